@@ -1,0 +1,187 @@
+"""im2col and col2im: convolution as one matrix product.
+
+A convolution with a (O, C, kh, kw) kernel slides a C*kh*kw window over the input. If we
+copy every window into a column of a matrix (``im2col``), the whole convolution becomes
+
+    y (O, P) = W (O, C*kh*kw) @ cols (C*kh*kw, P)          P = number of output positions
+
+``col2im`` is the adjoint (the transpose) of ``im2col``, not its inverse: windows overlap,
+so an input pixel sits in up to kh*kw columns, and col2im *adds* every column entry back to
+the pixel it came from. That is exactly what the input gradient needs.
+
+Layout. For a chunk of n samples and output rows [r0, r1) the columns are laid out as
+(C, kh, kw, n, rows, OW): row (c, i, j) of the matrix holds input channel c shifted by
+kernel offset (i, j). Filling it takes kh*kw strided copies, one per kernel offset.
+
+Chunks. At full resolution the column matrix is 9x the input (748 MB for 64 channels at
+570x570 in float32), so the routines below work on bounded chunks of output rows, reusing
+one scratch buffer: memory stays flat and the buffer stays warm in the cache.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import backend
+
+#: Upper bound for one chunk's column matrix. Tuned by benchmarks/bench_layers.py.
+COLUMN_BUDGET_BYTES = 24 * 2**20
+
+
+def pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
+    """Accept an int or a pair of ints; check that each is at least ``minimum``."""
+    if isinstance(value, (int, np.integer)):
+        value = (int(value), int(value))
+    try:
+        a, b = value
+        value = (int(a), int(b))
+        if value != (a, b):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}") from None
+    if min(value) < minimum:
+        raise ValueError(f"{name}: expected values >= {minimum}, got {value}")
+    return value
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """Output length of a convolution or pooling: floor((n + 2p - d(k-1) - 1) / s) + 1."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_transpose_output_size(size, kernel, stride=1, padding=0, output_padding=0, dilation=1) -> int:
+    """Output length of a transposed convolution: (n-1)s - 2p + d(k-1) + output_padding + 1."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How a kernel slides: sizes in the "convolution direction" (padded input -> output)."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    out_hw: tuple[int, int]  # output rows and columns
+
+    def window_slices(self, i: int, j: int, r0: int, r1: int):
+        """Rows and columns of the padded input that kernel offset (i, j) reads for output rows [r0, r1)."""
+        (sh, sw), (dh, dw), ow = self.stride, self.dilation, self.out_hw[1]
+        top, left = i * dh + r0 * sh, j * dw
+        return slice(top, top + sh * (r1 - r0 - 1) + 1, sh), slice(left, left + sw * (ow - 1) + 1, sw)
+
+    def is_pointwise(self) -> bool:
+        return self.kernel == (1, 1) and self.stride == (1, 1)
+
+
+def chunks(n_samples: int, channels: int, geom: Geometry, itemsize: int):
+    """Split the output into (n0, n1, r0, r1) pieces whose columns fit COLUMN_BUDGET_BYTES."""
+    oh, ow = geom.out_hw
+    row_bytes = channels * geom.kernel[0] * geom.kernel[1] * ow * itemsize
+    sample_bytes = max(row_bytes * oh, 1)
+    if sample_bytes <= COLUMN_BUDGET_BYTES:  # whole samples at once
+        per = max(1, COLUMN_BUDGET_BYTES // sample_bytes)
+        return [(n0, min(n0 + per, n_samples), 0, oh) for n0 in range(0, n_samples, per)]
+    rows = max(1, COLUMN_BUDGET_BYTES // max(row_bytes, 1))
+    return [(n, n + 1, r0, min(r0 + rows, oh)) for n in range(n_samples) for r0 in range(0, oh, rows)]
+
+
+_scratch: dict = {}
+
+
+def scratch(name: str, shape, dtype, xp):
+    """A reusable buffer for columns. Never returned to callers: it is overwritten by the
+    next chunk, so whatever reads it must be done before the next im2col."""
+    size = int(np.prod(shape))
+    key = (name, xp.__name__, np.dtype(dtype).str)
+    buf = _scratch.get(key)
+    if buf is None or buf.size < size:
+        buf = xp.empty(max(size, 1), dtype=dtype)
+        _scratch[key] = buf
+    return buf[:size].reshape(shape)
+
+
+def im2col(src, geom: Geometry, r0: int, r1: int, out=None):
+    """Columns of a (n, C, Hp, Wp) padded input for output rows [r0, r1).
+
+    Returns a (C*kh*kw, n*(r1-r0)*OW) matrix; ``out`` is an optional buffer to fill.
+    """
+    # BEGIN SOLUTION conv.im2col
+    n, c = src.shape[:2]
+    (kh, kw), ow = geom.kernel, geom.out_hw[1]
+    if geom.is_pointwise() and n == 1 and src.shape[3] == ow:
+        return src[0, :, r0:r1].reshape(c, (r1 - r0) * ow)  # a 1x1 kernel: the input is its own columns
+    xp = backend.array_module(src)
+    cols = xp.empty((c, kh, kw, n, r1 - r0, ow), src.dtype) if out is None else out.reshape(c, kh, kw, n, r1 - r0, ow)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = geom.window_slices(i, j, r0, r1)
+            cols[:, i, j] = src[:, :, rows, columns].transpose(1, 0, 2, 3)
+    return cols.reshape(c * kh * kw, n * (r1 - r0) * ow)
+    # END SOLUTION
+
+
+def col2im(cols, dst, geom: Geometry, r0: int, r1: int):
+    """The adjoint of ``im2col``: add each column entry into ``dst`` (n, C, Hp, Wp) at the
+    input pixel it was copied from. Overlapping windows add up; no ``add.at`` needed,
+    because within one kernel offset (i, j) no two columns touch the same pixel."""
+    # BEGIN SOLUTION conv.col2im
+    n, c = dst.shape[:2]
+    (kh, kw), ow = geom.kernel, geom.out_hw[1]
+    cols = cols.reshape(c, kh, kw, n, r1 - r0, ow)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = geom.window_slices(i, j, r0, r1)
+            dst[:, :, rows, columns] += cols[:, i, j].transpose(1, 0, 2, 3)
+    return dst
+    # END SOLUTION
+
+
+def _dense_chunk(dense, n0, n1, r0, r1):
+    """The (O, n*rows*OW) matrix of a (N, O, OH, OW) array's chunk (a view when n == 1)."""
+    part = dense[n0:n1, :, r0:r1]
+    return part.transpose(1, 0, 2, 3).reshape(part.shape[1], -1)
+
+
+def columns_matmul(src_pad, weight2d, geom: Geometry, bias=None, dense=None, weight_grad=None):
+    """For every chunk: cols = im2col(src_pad), then
+
+    * if ``weight2d`` (O, C*kh*kw) is given:  y[chunk] = weight2d @ cols (+ bias)  -> returns y (N, O, OH, OW)
+    * if ``dense`` (N, O', OH, OW) is given:  weight_grad (O', C*kh*kw) += dense[chunk] @ cols^T
+
+    conv2d's forward and weight gradient, and conv_transpose2d's input and weight
+    gradients, are all this one routine.
+    """
+    xp = backend.array_module(src_pad)
+    n, c = src_pad.shape[:2]
+    oh, ow = geom.out_hw
+    y = None
+    if weight2d is not None:
+        y = xp.empty((n, weight2d.shape[0], oh, ow), dtype=src_pad.dtype)
+    for n0, n1, r0, r1 in chunks(n, c, geom, src_pad.dtype.itemsize):
+        shape = (c * geom.kernel[0] * geom.kernel[1], (n1 - n0) * (r1 - r0) * ow)
+        cols = im2col(src_pad[n0:n1], geom, r0, r1, out=scratch("cols", shape, src_pad.dtype, xp))
+        if weight2d is not None:
+            block = weight2d @ cols
+            if bias is not None:
+                block += bias[:, None]
+            y[n0:n1, :, r0:r1] = block.reshape(-1, n1 - n0, r1 - r0, ow).transpose(1, 0, 2, 3)
+        if dense is not None:
+            weight_grad += _dense_chunk(dense, n0, n1, r0, r1) @ cols.T
+    return y
+
+
+def matmul_col2im(dense, weight2d, geom: Geometry, dst_pad):
+    """For every chunk: dst_pad += col2im(weight2d^T @ dense[chunk]).
+
+    conv2d's input gradient and conv_transpose2d's forward.
+    dense (N, O, OH, OW), weight2d (O, C*kh*kw), dst_pad (N, C, Hp, Wp) zero-initialised.
+    """
+    xp = backend.array_module(dense)
+    n, c = dst_pad.shape[:2]
+    for n0, n1, r0, r1 in chunks(n, c, geom, dense.dtype.itemsize):
+        shape = (weight2d.shape[1], (n1 - n0) * (r1 - r0) * geom.out_hw[1])
+        cols = scratch("dcols", shape, dense.dtype, xp)
+        xp.matmul(weight2d.T, _dense_chunk(dense, n0, n1, r0, r1), out=cols)
+        col2im(cols, dst_pad[n0:n1], geom, r0, r1)
+    return dst_pad

@@ -1,0 +1,83 @@
+"""max_pool2d: the largest value of each window, and a backward that routes each output's
+gradient to the input position that won."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Function, Tensor
+from .im2col import Geometry, conv_output_size, pair
+
+
+class MaxPool2d(Function):
+    """y[n, c, oh, ow] = max over the kh x kw window of x (padded with -inf).
+
+    Forward scans the kh*kw kernel offsets (i, j) in row-major order, keeping the running
+    maximum and, in a small uint8 array, the offset k = i*kw + j that produced it. A later
+    offset wins only if strictly greater, so on ties the first position wins (as in PyTorch).
+    Backward: dx at the winning position of each window += g; windows that overlap
+    (stride < kernel) may send several gradients to one pixel, and they add.
+    (N, C, H, W) -> (N, C, OH, OW), OH = floor((H + 2p - (kh-1) - 1) / s) + 1.
+    """
+
+    def forward(self, x, kernel, stride, padding):
+        xp = backend.array_module(x)
+        n, c, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+        oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+        self.geom = Geometry(kernel, stride, (1, 1), (oh, ow))
+        self.x_shape, self.padding = x.shape, padding
+        if ph or pw:
+            x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+        out = self.winner = None
+        for k in range(kh * kw):
+            rows, cols = self.geom.window_slices(k // kw, k % kw, 0, oh)
+            window = x[:, :, rows, cols]
+            if out is None:
+                out = window.copy()
+                self.winner = xp.zeros(out.shape, dtype=np.uint8)
+                continue
+            better = window > out
+            xp.copyto(out, window, where=better)
+            xp.copyto(self.winner, np.uint8(k), where=better)
+        return out
+
+    def backward(self, g):
+        # BEGIN SOLUTION pool.max_pool2d_backward
+        xp = backend.array_module(g)
+        n, c, h, w = self.x_shape
+        (ph, pw), (kh, kw), (sh, sw) = self.padding, self.geom.kernel, self.geom.stride
+        dx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
+        overlapping = sh < kh or sw < kw
+        zero = g.dtype.type(0)
+        for k in range(kh * kw):
+            rows, cols = self.geom.window_slices(k // kw, k % kw, 0, g.shape[2])
+            routed = xp.where(self.winner == k, g, zero)
+            if overlapping:
+                dx[:, :, rows, cols] += routed
+            else:  # each input pixel is in at most one window: plain assignment suffices
+                dx[:, :, rows, cols] = routed
+        if ph or pw:
+            dx = dx[:, :, ph : ph + h, pw : pw + w].copy()
+        return (dx,)
+        # END SOLUTION
+
+
+def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
+    """Max-pooling with PyTorch's floor output size; ``stride`` defaults to ``kernel_size``."""
+    if not isinstance(x, Tensor) or x.ndim != 4:
+        raise ValueError(f"max_pool2d: input must be a 4-D tensor (N, C, H, W), got shape {getattr(x, 'shape', x)}")
+    kernel = pair(kernel_size, "kernel_size", 1)
+    stride = kernel if stride is None else pair(stride, "stride", 1)
+    padding = pair(padding, "padding", 0)
+    if kernel[0] * kernel[1] > 255:
+        raise ValueError(f"max_pool2d: kernel_size {kernel} has more than 255 positions")
+    for axis in (0, 1):
+        if padding[axis] * 2 > kernel[axis]:
+            raise ValueError(f"max_pool2d: padding {padding} must be at most half of kernel_size {kernel}")
+        if kernel[axis] > x.shape[2 + axis] + 2 * padding[axis]:
+            raise ValueError(
+                f"max_pool2d: kernel_size {kernel} is larger than the padded input "
+                f"({x.shape[2:]} + 2*{padding}) of shape {x.shape}"
+            )
+    return MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=padding)

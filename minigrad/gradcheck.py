@@ -1,0 +1,174 @@
+"""gradcheck: compare hand-written backward passes with central finite differences.
+
+For f: inputs -> output and a small eps, the central difference
+
+    (f(x + eps e_i) - f(x - eps e_i)) / (2 eps)  =  df/dx_i + O(eps^2)
+
+needs no backward pass at all, so it is an independent check of one. In float64 with
+eps = 1e-6 the truncation error (~eps^2) and the rounding error (~1e-16 / eps) are both
+about 1e-10; in float32 the rounding error alone is ~1e-7 / eps, far too noisy.
+
+``mode="full"``: the whole Jacobian, one backward pass per output element and two forward
+passes per input element (small inputs only).
+``mode="directional"``: for a random output weighting v and random input direction u,
+compare v^T J u from backward (one pass) with (L(x + eps u) - L(x - eps u)) / (2 eps),
+L = <v, f> (two forward passes per direction): cheap enough for a whole U-Net.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from . import backend
+from .tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    """Raised when an analytic gradient disagrees with finite differences."""
+
+
+def _as_tuple(inputs):
+    return (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+
+
+def _output(fn, inputs):
+    out = fn(*inputs)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
+    return out
+
+
+def _analytic(fn, inputs, targets, v):
+    """Gradients of <v, fn(inputs)> with respect to each target input (None = zero)."""
+    saved = [t.grad for t in targets]
+    for t in targets:
+        t.grad = None
+    try:
+        out = _output(fn, inputs)
+        if not out.requires_grad:
+            return [backend.array_module(t.data).zeros_like(t.data) for t in targets]
+        out.backward(v.reshape(out.shape))
+        return [t.grad if t.grad is not None else backend.array_module(t.data).zeros_like(t.data) for t in targets]
+    finally:
+        for t, g in zip(targets, saved):
+            t.grad = g
+
+
+def _value(fn, inputs):
+    from .tensor import no_grad
+
+    with no_grad():
+        return _output(fn, inputs).data.copy()  # a copy: the output may be a view of an input
+
+
+def _fail(message, raise_exception):
+    if raise_exception:
+        raise GradcheckError(message)
+    return False
+
+
+def gradcheck(
+    fn,
+    inputs,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    mode: str = "full",
+    n_directions: int = 2,
+    seed: int = 0,
+    raise_exception: bool = True,
+) -> bool:
+    """Check ``fn``'s analytic gradients for every input that requires grad.
+
+    ``inputs`` is a Tensor or a sequence of Tensors passed to ``fn`` positionally; tensors
+    that ``fn`` reaches otherwise (a model's parameters) may be listed too and are
+    perturbed in place (and restored). Passes when |analytic - numeric| <= atol + rtol*|numeric|
+    everywhere. Returns True, or raises ``GradcheckError`` naming the input, the worst
+    element, both values and the tolerances (returns False if ``raise_exception=False``).
+    """
+    if mode not in ("full", "directional"):
+        raise ValueError(f"gradcheck: mode must be 'full' or 'directional', got {mode!r}")
+    inputs = _as_tuple(inputs)
+    targets = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    if not targets:
+        raise ValueError("gradcheck: no input requires grad; nothing to check")
+    for i, t in enumerate(inputs):
+        if isinstance(t, Tensor) and t.requires_grad and t.dtype != np.float64:
+            warnings.warn(
+                f"gradcheck: input {i} is {t.dtype}, not float64; finite differences will be noisy",
+                stacklevel=2,
+            )
+    index_of = {id(t): i for i, t in enumerate(inputs)}
+    rng = np.random.default_rng(seed)
+    out0 = _value(fn, inputs)
+    xp = backend.array_module(out0)
+    if mode == "full":
+        return _full(fn, inputs, targets, index_of, out0, xp, eps, atol, rtol, raise_exception)
+    return _directional(fn, inputs, targets, index_of, out0, xp, rng, eps, atol, rtol, n_directions, raise_exception)
+
+
+def _full(fn, inputs, targets, index_of, out0, xp, eps, atol, rtol, raise_exception):
+    n_out = out0.size
+    analytic = [np.zeros((n_out, t.size)) for t in targets]
+    for k in range(n_out):  # row k of each Jacobian = gradient of output element k
+        v = xp.zeros(n_out, dtype=out0.dtype)
+        v[k] = 1
+        for a, g in zip(analytic, _analytic(fn, inputs, targets, v)):
+            a[k] = backend.to_numpy(g).ravel()
+    for t, a in zip(targets, analytic):
+        numeric = np.zeros_like(a)
+        t.data = backend.array_module(t.data).ascontiguousarray(t.data)
+        flat = t.data.reshape(-1)  # a view: perturbing it perturbs the input
+        for j in range(t.size):
+            original = flat[j].copy()
+            flat[j] = original + eps
+            plus = _value(fn, inputs)
+            flat[j] = original - eps
+            minus = _value(fn, inputs)
+            flat[j] = original
+            numeric[:, j] = backend.to_numpy((plus - minus) / (2 * eps)).ravel()
+        bad = np.abs(a - numeric) > atol + rtol * np.abs(numeric)
+        if bad.any():
+            err = np.where(bad, np.abs(a - numeric), -1)
+            k, j = np.unravel_index(np.argmax(err), err.shape)
+            where = np.unravel_index(j, t.shape) if t.ndim else ()
+            out_where = np.unravel_index(k, out0.shape) if out0.ndim else ()
+            return _fail(
+                f"gradcheck failed for input {index_of[id(t)]} (shape {t.shape}): "
+                f"{int(bad.sum())} of {bad.size} Jacobian entries differ; worst at input index "
+                f"{tuple(int(i) for i in where)}, output index {tuple(int(i) for i in out_where)}: "
+                f"numeric={numeric[k, j]:.10g}, analytic={a[k, j]:.10g}, "
+                f"|difference|={abs(a[k, j] - numeric[k, j]):.3g} > atol + rtol*|numeric| "
+                f"(atol={atol}, rtol={rtol})",
+                raise_exception,
+            )
+    return True
+
+
+def _directional(fn, inputs, targets, index_of, out0, xp, rng, eps, atol, rtol, n_directions, raise_exception):
+    for d in range(n_directions):
+        v = backend.to_device(rng.standard_normal(out0.shape).astype(out0.dtype), backend.device_of(out0))
+        grads = _analytic(fn, inputs, targets, v)
+        for t, g in zip(targets, grads):
+            u_host = rng.standard_normal(t.shape)
+            u_host /= max(np.linalg.norm(u_host), 1e-300)
+            u = backend.to_device(u_host.astype(t.dtype), t.device)
+            analytic = float(backend.to_numpy((g * u).sum()))
+            original = t.data.copy()
+            t.data[...] = original + eps * u
+            plus = float(backend.to_numpy((_value(fn, inputs) * v).sum()))
+            t.data[...] = original - eps * u
+            minus = float(backend.to_numpy((_value(fn, inputs) * v).sum()))
+            t.data[...] = original
+            numeric = (plus - minus) / (2 * eps)
+            if not abs(analytic - numeric) <= atol + rtol * abs(numeric):
+                return _fail(
+                    f"gradcheck (directional) failed for input {index_of[id(t)]} (shape {t.shape}), "
+                    f"direction {d}: numeric={numeric:.10g}, analytic={analytic:.10g}, "
+                    f"|difference|={abs(analytic - numeric):.3g} > atol + rtol*|numeric| "
+                    f"(atol={atol}, rtol={rtol})",
+                    raise_exception,
+                )
+    return True

@@ -1,0 +1,9 @@
+"""minigrad.nn: Modules, Parameters and layers."""
+from . import init
+from .layers import CenterCrop, Conv2d, ConvTranspose2d, Dropout, Linear, MaxPool2d, ReLU
+from .module import Module, Parameter, Sequential
+
+__all__ = [
+    "init", "Module", "Parameter", "Sequential", "Linear", "ReLU", "Dropout",
+    "Conv2d", "ConvTranspose2d", "MaxPool2d", "CenterCrop",
+]

@@ -1,0 +1,411 @@
+"""Tensor and the reverse-mode autograd engine.
+
+A ``Tensor`` wraps an array (NumPy on the CPU, CuPy on a GPU). When it is made by an op
+from tensors that require gradients, it remembers the op (a ``Function`` object) that made
+it; ``backward()`` walks these records in reverse topological order, calling each op's
+hand-written ``backward`` to turn the gradient of its output into gradients of its inputs.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from . import backend
+
+# --------------------------------------------------------------------------------------
+# Grad mode
+# --------------------------------------------------------------------------------------
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside ``with minigrad.no_grad():`` ops build no graph (inference, optimiser updates)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+# --------------------------------------------------------------------------------------
+# Function: one op, its forward and its backward side by side
+# --------------------------------------------------------------------------------------
+class Function:
+    """Base class of every differentiable op.
+
+    Subclasses write ``forward(self, *arrays, **options) -> array`` and
+    ``backward(self, grad) -> tuple of arrays`` (one per tensor input, ``None`` where an
+    input needs no gradient). ``forward`` may store on ``self`` whatever ``backward`` needs.
+    ``self.needs_input_grad[i]`` says whether input ``i`` wants a gradient, so ``backward``
+    can skip work nobody asked for.
+    """
+
+    def __init__(self):
+        self.parents: tuple = ()
+        self.needs_input_grad: tuple = ()
+        self.released = False
+
+    @classmethod
+    def apply(cls, *inputs, **options):
+        """Run ``forward`` on the inputs' arrays and record the op if a gradient is needed."""
+        tensors = [x for x in inputs if isinstance(x, Tensor)]
+        if not tensors:
+            raise TypeError(f"{cls.__name__}: expected at least one Tensor input")
+        device = tensors[0].device
+        for t in tensors[1:]:
+            if t.device != device:
+                raise RuntimeError(
+                    f"{cls.__name__}: inputs are on different devices ('{device}' and "
+                    f"'{t.device}'); move them with .to(device) first"
+                )
+        fn = cls()
+        fn.needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        out = Tensor._wrap(fn.forward(*arrays, **options))
+        if _grad_enabled and any(fn.needs_input_grad):
+            fn.parents = tuple(inputs)
+            out.requires_grad = True
+            out._ctx = fn
+        return out
+
+    def forward(self, *arrays, **options):  # pragma: no cover - documentation only
+        raise NotImplementedError
+
+    def backward(self, grad):  # pragma: no cover - documentation only
+        raise NotImplementedError
+
+    def release(self):
+        """Drop what forward saved (called after backward unless the graph is kept)."""
+        keep = {"parents", "needs_input_grad", "released"}
+        for name in list(vars(self)):
+            if name not in keep:
+                delattr(self, name)
+        self.released = True
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` down to ``shape``: the adjoint of NumPy broadcasting.
+
+    Broadcasting copies an input along new leading axes and along axes of length 1, so
+    its backward adds up the gradient over exactly those axes.
+    """
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad
+
+
+# --------------------------------------------------------------------------------------
+# Tensor
+# --------------------------------------------------------------------------------------
+def _as_array(data, dtype, device):
+    if isinstance(data, Tensor):
+        data = data.data
+    if backend.is_array(data):
+        arr = data if dtype is None else data.astype(dtype, copy=False)
+    else:  # Python numbers, lists, NumPy scalars: float32 by default
+        host = np.asarray(data)
+        if dtype is None:
+            dtype = host.dtype if isinstance(data, np.generic) else backend.DEFAULT_DTYPE
+            if host.dtype == np.bool_ and not isinstance(data, np.generic):
+                dtype = backend.DEFAULT_DTYPE
+        arr = host.astype(dtype, copy=False)
+    if device is not None:
+        arr = backend.to_device(arr, device)
+    return arr
+
+
+class Tensor:
+    """An array with an optional gradient and a record of the op that made it."""
+
+    __array_priority__ = 1000  # so ``ndarray * Tensor`` calls Tensor.__rmul__
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
+        self._data = _as_array(data, dtype, device)
+        self.grad = None
+        self._ctx: Function | None = None
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    @classmethod
+    def _wrap(cls, array):
+        t = cls.__new__(cls)
+        t._data, t.grad, t._ctx, t._requires_grad = array, None, None, False
+        return t
+
+    # ---- basic attributes ------------------------------------------------------------
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, array):
+        self._data = _as_array(array, None, None)
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool):
+        if flag and self._data.dtype.kind not in "fc":
+            raise TypeError(
+                f"requires_grad=True needs a floating-point tensor, got dtype {self._data.dtype} "
+                "(only floating-point values have gradients)"
+            )
+        self._requires_grad = bool(flag)
+
+    shape = property(lambda self: tuple(self._data.shape))
+    dtype = property(lambda self: self._data.dtype)
+    ndim = property(lambda self: self._data.ndim)
+    size = property(lambda self: int(self._data.size))
+    device = property(lambda self: backend.device_of(self._data))
+    is_leaf = property(lambda self: self._ctx is None)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        dev = ", device='cuda'" if self.device == "cuda" else ""
+        return f"tensor({backend.to_numpy(self._data)!r}{grad}{dev})"
+
+    def numpy(self) -> np.ndarray:
+        """A host NumPy copy of the values."""
+        return backend.to_numpy(self._data)
+
+    def item(self) -> float:
+        if self.size != 1:
+            raise ValueError(f"item(): only a one-element tensor has an item, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def to(self, device=None, dtype=None) -> "Tensor":
+        """A copy on another device and/or with another dtype (``self`` when nothing changes).
+
+        The result is a new leaf: moving is not recorded in the graph.
+        """
+        if device is not None and not isinstance(device, str):
+            device, dtype = None, device  # t.to(np.float64)
+        arr = self._data
+        if dtype is not None:
+            arr = arr.astype(dtype, copy=False)
+        if device is not None:
+            arr = backend.to_device(arr, backend.check_device(device))
+        if arr is self._data:
+            return self
+        return Tensor(arr, requires_grad=self.requires_grad and arr.dtype.kind == "f")
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def detach(self) -> "Tensor":
+        """The same values, cut off from the graph (shares memory)."""
+        return Tensor._wrap(self._data)
+
+    def zero_grad(self):
+        self.grad = None
+
+    # ---- the engine ------------------------------------------------------------------
+    def backward(self, grad=None, retain_graph: bool = False):
+        """Accumulate d(self)/d(leaf) * grad into ``leaf.grad`` for every leaf that requires grad.
+
+        ``grad`` is the gradient of some final scalar with respect to ``self`` (same shape);
+        it may be omitted only when ``self`` has a single element (then it is 1).
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this tensor does not require grad and has no graph")
+        xp = backend.array_module(self._data)
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(
+                    f"backward(): grad can be implicit only for a single-element output, but this "
+                    f"tensor has shape {self.shape}; pass grad= an array of shape {self.shape}"
+                )
+            grad = xp.ones_like(self._data)
+        else:
+            grad = _as_array(grad, self.dtype, self.device)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward(): grad has shape {grad.shape}, expected {self.shape}")
+
+        order = self._topological_order()
+        grads = {id(self): grad}
+        for node in order:
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            fn = node._ctx
+            if fn is None:  # a leaf: accumulate across backward calls until zeroed
+                node.grad = g.copy() if node.grad is None else node.grad + g
+                continue
+            if fn.released:
+                raise RuntimeError(
+                    "backward(): this graph's saved values were freed by an earlier backward; "
+                    "call backward(retain_graph=True) the first time to go through it twice"
+                )
+            input_grads = fn.backward(g)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for parent, pg in zip(fn.parents, input_grads):
+                if pg is None or not isinstance(parent, Tensor) or not parent.requires_grad:
+                    continue
+                key = id(parent)
+                grads[key] = pg if key not in grads else grads[key] + pg
+            if not retain_graph:
+                fn.release()
+
+    def _topological_order(self):
+        """Nodes ordered so that every tensor comes before the tensors it was made from.
+
+        Iterative depth-first search (an explicit stack, not recursion), so a chain of
+        10,000 ops does not hit Python's recursion limit.
+        """
+        # BEGIN SOLUTION autograd.toposort
+        order, visited = [], set()
+        stack = [(self, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if children_done:
+                order.append(node)
+                continue
+            if id(node) in visited:
+                continue
+            visited.add(id(node))
+            stack.append((node, True))
+            if node._ctx is not None:
+                for parent in node._ctx.parents:
+                    if isinstance(parent, Tensor) and parent.requires_grad and id(parent) not in visited:
+                        stack.append((parent, False))
+        order.reverse()  # post-order puts inputs first; backward needs outputs first
+        return order
+        # END SOLUTION
+
+    # ---- operators (the ops themselves live in ops.py) ---------------------------------
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return ops.sub(other, self)
+
+    def __mul__(self, other):
+        return ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.div(other, self)
+
+    def __pow__(self, exponent):
+        return ops.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return ops.pow(base, self)
+
+    def __neg__(self):
+        return ops.neg(self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    def __getitem__(self, index):
+        return ops.getitem(self, index)
+
+    # comparisons give plain boolean tensors (no gradient)
+    def __gt__(self, other):
+        return Tensor._wrap(self._data > _data_of(other))
+
+    def __lt__(self, other):
+        return Tensor._wrap(self._data < _data_of(other))
+
+    def __ge__(self, other):
+        return Tensor._wrap(self._data >= _data_of(other))
+
+    def __le__(self, other):
+        return Tensor._wrap(self._data <= _data_of(other))
+
+    __hash__ = object.__hash__
+
+    # ---- methods -----------------------------------------------------------------------
+    def exp(self):
+        return ops.exp(self)
+
+    def log(self):
+        return ops.log(self)
+
+    def sqrt(self):
+        return ops.sqrt(self)
+
+    def tanh(self):
+        return ops.tanh(self)
+
+    def sum(self, dim=None, keepdim=False):
+        return ops.sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return ops.mean(self, dim, keepdim)
+
+    def max(self, dim=None, keepdim=False):
+        return ops.max(self, dim, keepdim)
+
+    def reshape(self, *shape):
+        return ops.reshape(self, *shape)
+
+    view = reshape
+
+    def flatten(self, start_dim=0):
+        return ops.reshape(self, *self.shape[:start_dim], -1)
+
+    def transpose(self, dim0=-2, dim1=-1):
+        return ops.transpose(self, dim0, dim1)
+
+    def permute(self, *dims):
+        return ops.permute(self, *dims)
+
+    @property
+    def T(self):
+        return ops.permute(self, *reversed(range(self.ndim)))
+
+    def matmul(self, other):
+        return ops.matmul(self, other)
+
+    def relu(self):
+        return ops.relu(self)
+
+
+def _data_of(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def tensor(data, requires_grad: bool = False, dtype=None, device: str = "cpu") -> Tensor:
+    """Make a tensor: a NumPy/CuPy array keeps its dtype; numbers and lists become float32."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=backend.check_device(device))
+
+
+from . import ops  # noqa: E402  (ops needs Tensor and Function defined above)
