@@ -26,7 +26,7 @@ import numpy as np
 from .. import backend
 
 #: Upper bound for one chunk's column matrix. Tuned by benchmarks/bench_layers.py.
-COLUMN_BUDGET_BYTES = 24 * 2**20
+COLUMN_BUDGET_BYTES = 8 * 2**20
 
 
 def pair(value, name: str, minimum: int = 0) -> tuple[int, int]:

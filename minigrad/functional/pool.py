@@ -27,6 +27,9 @@ class MaxPool2d(Function):
         oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
         self.geom = Geometry(kernel, stride, (1, 1), (oh, ow))
         self.x_shape, self.padding = x.shape, padding
+        self.separable = kernel == stride and padding == (0, 0)
+        if self.separable:
+            return self._forward_separable(x)
         if ph or pw:
             x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
         out = self.winner = None
@@ -42,14 +45,47 @@ class MaxPool2d(Function):
             xp.copyto(self.winner, np.uint8(k), where=better)
         return out
 
+    @staticmethod
+    def _running_max(views):
+        """Elementwise max over a list of equally shaped views, and the index of the first
+        view that attains it (later views win only when strictly greater)."""
+        xp = backend.array_module(views[0])
+        out, arg = views[0], None
+        for k, v in enumerate(views[1:], start=1):
+            better = v > out
+            out = xp.maximum(out, v)
+            # the first comparison's booleans already are the 0/1 index; later ones overwrite
+            arg = better.view(np.uint8) if arg is None else xp.where(better, np.uint8(k), arg)
+        if arg is None:  # a window one element wide
+            out, arg = out.copy(), xp.zeros(out.shape, dtype=np.uint8)
+        return out, arg
+
+    def _forward_separable(self, x):
+        """Non-overlapping windows (stride == kernel, no padding): take the max along the
+        width first, then along the height. Two cheap passes instead of kh*kw; the first
+        maximum in row-major order still wins on ties (first column of the first row
+        holding the maximum)."""
+        (kh, kw), (oh, ow) = self.geom.kernel, self.geom.out_hw
+        x = x[:, :, : oh * kh, : ow * kw]
+        row_max, self.col_winner = self._running_max([x[:, :, :, j::kw] for j in range(kw)])
+        out, self.row_winner = self._running_max([row_max[:, :, i::kh] for i in range(kh)])
+        return out
+
     def backward(self, g):
         # BEGIN SOLUTION pool.max_pool2d_backward
         xp = backend.array_module(g)
         n, c, h, w = self.x_shape
         (ph, pw), (kh, kw), (sh, sw) = self.padding, self.geom.kernel, self.geom.stride
         dx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
-        overlapping = sh < kh or sw < kw
         zero = g.dtype.type(0)
+        if self.separable:  # undo the two passes: first pick the row, then the column
+            for i in range(kh):
+                g_row = xp.where(self.row_winner == i, g, zero)
+                col_winner = self.col_winner[:, :, i::kh]
+                for j in range(kw):
+                    dx[:, :, i : g.shape[2] * kh : kh, j : g.shape[3] * kw : kw] = xp.where(col_winner == j, g_row, zero)
+            return (dx,)
+        overlapping = sh < kh or sw < kw
         for k in range(kh * kw):
             rows, cols = self.geom.window_slices(k // kw, k % kw, 0, g.shape[2])
             routed = xp.where(self.winner == k, g, zero)

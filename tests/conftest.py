@@ -1,0 +1,49 @@
+"""Shared fixtures: the device parametrisation and the PyTorch oracle."""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import minigrad
+from minigrad import backend
+
+# Hypothesis: a handful of examples per property keeps CI well inside its time budget;
+# HYPOTHESIS_PROFILE=thorough runs many more locally.
+# The fixtures these tests use are stateless (a device name, the torch module), so
+# sharing them between generated examples is safe.
+_quiet = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
+settings.register_profile("ci", max_examples=12, deadline=None, suppress_health_check=_quiet)
+settings.register_profile("thorough", max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+_no_gpu = pytest.mark.skipif(not backend.gpu_available(), reason="CuPy or a usable GPU is not available")
+DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, _no_gpu])]
+
+
+@pytest.fixture(params=DEVICES, scope="session")
+def device(request):
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def torch():
+    return pytest.importorskip("torch", reason="PyTorch (the oracle) is not installed: pip install torch==2.13.0")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    minigrad.manual_seed(0)
+    yield
+
+
+def to_device(array, device):
+    return backend.to_device(np.asarray(array), device)
+
+
+def assert_close(actual, expected, rtol=1e-10, atol=1e-12, what=""):
+    """Compare a minigrad array (any device) with a NumPy/torch value at rounding level."""
+    a = backend.to_numpy(actual) if backend.is_array(actual) else np.asarray(actual)
+    e = expected.detach().numpy() if hasattr(expected, "detach") else np.asarray(expected)
+    assert a.shape == e.shape, f"{what}: shape {a.shape} != {e.shape}"
+    np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=what)

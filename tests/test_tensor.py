@@ -1,0 +1,117 @@
+"""Tensor construction, the autograd engine, and its clear errors."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.tensor import Function, Tensor
+
+
+def test_construction_dtypes(device):
+    assert mg.tensor([1, 2, 3], device=device).dtype == np.float32  # lists -> float32
+    assert mg.tensor(2.5, device=device).dtype == np.float32
+    assert mg.tensor(np.zeros(3, np.float64), device=device).dtype == np.float64  # arrays keep dtype
+    assert mg.tensor(np.zeros(3, np.int64), device=device).dtype == np.int64
+    t = mg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, device=device)
+    assert t.shape == (2, 3) and t.ndim == 2 and t.device == device and t.grad is None and t.requires_grad
+    host = t.numpy()
+    host[0, 0] = 100  # numpy() is a copy
+    assert t.numpy()[0, 0] == 0
+
+
+def test_integer_tensor_cannot_require_grad():
+    with pytest.raises(TypeError, match="floating-point"):
+        mg.tensor(np.arange(3), requires_grad=True)
+
+
+def test_unknown_device_is_a_clear_error():
+    with pytest.raises(ValueError, match="device"):
+        mg.tensor([1.0], device="tpu")
+
+
+def test_data_is_assignable_and_detach_shares_memory():
+    t = mg.tensor(np.ones(3), requires_grad=True)
+    t.data = np.full(3, 2.0)
+    d = t.detach()
+    assert not d.requires_grad and d.data is t.data
+
+
+def test_backward_needs_grad_for_non_scalar():
+    x = mg.tensor(np.ones((2, 3)), requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"single-element.*\(2, 3\)"):
+        y.backward()
+    with pytest.raises(ValueError, match=r"\(4,\).*\(2, 3\)"):
+        y.backward(np.ones(4))
+    y.backward(np.ones((2, 3)))
+    np.testing.assert_array_equal(x.grad, np.full((2, 3), 2.0))
+
+
+def test_gradient_accumulates_over_uses_and_calls():
+    x = mg.tensor(np.array([3.0]), requires_grad=True)
+    (x * x + x).sum().backward()  # d/dx (x^2 + x) = 2x + 1 = 7
+    assert x.grad.tolist() == [7.0]
+    (x * x + x).sum().backward()  # accumulates until zeroed
+    assert x.grad.tolist() == [14.0]
+    x.zero_grad()
+    assert x.grad is None
+
+
+def test_ten_thousand_deep_chain_has_no_recursion_error():
+    x = mg.tensor(np.array(1.0), requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0 + 0.0
+    y.backward()
+    assert x.grad == 1.0
+
+
+def test_graph_is_released_unless_retained():
+    x = mg.tensor(np.array([2.0]), requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    assert x.grad.tolist() == [8.0]
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        y.backward()
+
+
+def test_no_grad_builds_no_graph():
+    x = mg.tensor(np.ones(2), requires_grad=True)
+    with mg.no_grad():
+        y = x * 2
+    assert not y.requires_grad and y.is_leaf
+    assert mg.is_grad_enabled()
+
+
+def test_mixed_devices_error_names_both():
+    class FakeGpuTensor(Tensor):
+        device = "cuda"
+
+    a = mg.tensor(np.ones(2))
+    b = FakeGpuTensor(np.ones(2))
+    with pytest.raises(RuntimeError, match=r"'cpu'.*'cuda'"):
+        a + b
+
+
+def test_interior_gradient_skipped_for_constant_inputs():
+    seen = []
+
+    class Spy(Function):
+        def forward(self, a, b):
+            return a + b
+
+        def backward(self, g):
+            seen.append(self.needs_input_grad)
+            return g, g
+
+    x = mg.tensor(np.ones(2), requires_grad=True)
+    Spy.apply(x, mg.tensor(np.ones(2))).sum().backward()
+    assert seen == [(True, False)]
+    np.testing.assert_array_equal(x.grad, [1.0, 1.0])
+
+
+def test_to_dtype_and_device_roundtrip(device):
+    t = mg.tensor(np.arange(4.0, dtype=np.float32), requires_grad=True)
+    u = t.to(device).to(np.float64)
+    assert u.dtype == np.float64 and u.device == device and u.requires_grad
+    np.testing.assert_array_equal(u.numpy(), np.arange(4.0))
