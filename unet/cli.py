@@ -1,0 +1,102 @@
+"""The ``unet`` command line: ``unet train`` and ``unet predict``."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+
+def _train(args):
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig()
+    for key, value in vars(args).items():
+        if value is not None and hasattr(cfg, key):
+            setattr(cfg, key, value)
+    result = train(cfg, resume=args.resume, progress=not args.quiet)
+    print(f"held-out: iou {result['iou']:.3f}  dice {result['dice']:.3f}  object F1 {result['object_f1']:.3f}  "
+          f"pixel error {result['pixel_error']:.4f}  ({result['seconds']:.0f} s)")
+    print(f"wrote {os.path.join(cfg.out, 'checkpoint.npz')}, metrics.json, loss.png, prediction.png")
+
+
+def _overlay(image, mask):
+    """Grey image with predicted objects tinted and their outlines drawn in red."""
+    from scipy import ndimage
+
+    grey = (np.clip(image, 0, 1) * 255).astype(np.uint8)
+    rgb = np.stack([grey] * 3, axis=-1).astype(np.float32)
+    fg = mask > 0
+    rgb[fg] = 0.6 * rgb[fg] + 0.4 * np.array([0, 255, 0])
+    outline = fg & ~ndimage.binary_erosion(fg)
+    rgb[outline] = [255, 0, 0]
+    return rgb.astype(np.uint8)
+
+
+def _predict(args):
+    from tqdm import tqdm
+
+    from .data import normalize
+    from .inference import predict_mask
+    from .io import read_image, write_png
+    from .train import model_from_checkpoint
+
+    model, _ = model_from_checkpoint(args.checkpoint, device=args.device)
+    os.makedirs(args.out, exist_ok=True)
+    for path in tqdm(args.images, desc="unet predict", unit="image", disable=args.quiet):
+        image = normalize(read_image(path))
+        mask = predict_mask(model, image, tile=args.tile, device=args.device)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        write_png(os.path.join(args.out, f"{stem}_mask.png"), (mask > 0).astype(np.uint8) * 255)
+        write_png(os.path.join(args.out, f"{stem}_overlay.png"), _overlay(image, mask))
+        print(f"{path}: {int((mask > 0).sum())} foreground pixels -> {args.out}/{stem}_mask.png, {stem}_overlay.png")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="unet", description="The U-Net (Ronneberger et al. 2015) on minigrad.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train on the bundled nuclei image, synthetic cells or a folder")
+    t.add_argument("--data", help="nuclei (default), synthetic, or a folder with images/ and masks/")
+    t.add_argument("--mask-kind", dest="mask_kind", choices=["instance", "class"], help="folder masks: instance ids or class indices")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--steps-per-epoch", dest="steps_per_epoch", type=int)
+    t.add_argument("--batch-size", dest="batch_size", type=int)
+    t.add_argument("--tile", type=int, help="input tile size (must be a valid U-Net input size)")
+    t.add_argument("--lr", type=float)
+    t.add_argument("--optimizer", choices=["sgd", "adam"])
+    t.add_argument("--depth", type=int)
+    t.add_argument("--base-channels", dest="base_channels", type=int)
+    t.add_argument("--padding", choices=["valid", "same"])
+    t.add_argument("--dropout", type=float)
+    t.add_argument("--w0", type=float, help="border weight w0 of the paper's weight map (0 turns it off)")
+    t.add_argument("--sigma", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", choices=["cpu", "cuda"])
+    t.add_argument("--out", help="output folder (default runs/unet)")
+    t.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint.npz")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_train)
+    p = sub.add_parser("predict", help="overlap-tile segmentation of images with a trained checkpoint")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", default="predictions")
+    p.add_argument("--tile", type=int)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_predict)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as err:
+        print(f"unet {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

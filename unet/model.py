@@ -1,0 +1,162 @@
+"""The U-Net of Ronneberger, Fischer & Brox (2015), built only from minigrad layers.
+
+    input 572x572 ----------------------------------------------------------> output 388x388
+      [conv3x3+ReLU]x2   64 ---------------- crop 568->392, concat ---- [conv3x3+ReLU]x2  64 -> conv1x1 -> 2
+         maxpool 2x2                                                     up-conv 2x2
+        [conv3x3+ReLU]x2  128 ------------- crop 280->200, concat --- [conv3x3+ReLU]x2 128
+           maxpool                                                     up-conv
+          [conv3x3+ReLU]x2 256 ----------- crop 136->104, concat - [conv3x3+ReLU]x2 256
+             maxpool                                               up-conv
+            [conv3x3+ReLU]x2 512 -------- crop 64->56, concat - [conv3x3+ReLU]x2 512
+               maxpool                                          up-conv
+                         [conv3x3+ReLU]x2 1024 (bottleneck, optional dropout)
+
+The convolutions are unpadded ("valid"), so every 3x3 conv trims a 1-pixel border and the
+output is smaller than the input; the skip connections crop the contracting path's
+feature maps to the expansive path's size before concatenating them.
+"""
+from __future__ import annotations
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad import nn
+
+
+class DoubleConv(nn.Module):
+    """Two 3x3 convolutions, each followed by a ReLU (one row of the paper's figure)."""
+
+    def __init__(self, in_channels: int, out_channels: int, padding: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=padding)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=padding)
+
+    def forward(self, x):
+        return F.relu(self.conv2(F.relu(self.conv1(x))))
+
+
+class UpBlock(nn.Module):
+    """2x2 up-convolution halving the channels, crop-and-concat the skip, then two 3x3 convs."""
+
+    def __init__(self, in_channels: int, padding: int):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_channels, in_channels // 2, 2, stride=2)
+        self.conv = DoubleConv(in_channels, in_channels // 2, padding)
+
+    def forward(self, x, skip):
+        x = self.up(x)
+        # BEGIN SOLUTION unet.forward
+        skip = F.crop_like(skip, x)  # the contracting path's map is larger: crop its centre
+        return self.conv(mg.cat([skip, x], dim=1))
+        # END SOLUTION
+
+
+class UNet(nn.Module):
+    """U-Net: ``depth`` poolings, ``base_channels`` at the top, channels doubling per level.
+
+    ``padding="valid"`` is the paper's network (572 -> 388 at depth 4); ``"same"`` pads the
+    3x3 convolutions so the output has the input's size.
+    """
+
+    def __init__(self, in_channels=1, num_classes=2, depth=4, base_channels=64, padding="valid", dropout=0.0):
+        super().__init__()
+        if padding not in ("valid", "same"):
+            raise ValueError(f"UNet: padding must be 'valid' or 'same', got {padding!r}")
+        for name, value in (("in_channels", in_channels), ("num_classes", num_classes), ("depth", depth),
+                            ("base_channels", base_channels)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"UNet: {name} must be a positive integer, got {value!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"UNet: dropout must be in [0, 1), got {dropout}")
+        self.in_channels, self.num_classes, self.depth = in_channels, num_classes, depth
+        self.base_channels, self.padding, self.dropout_p = base_channels, padding, dropout
+        pad = 0 if padding == "valid" else 1
+        channels = [base_channels * 2**level for level in range(depth + 1)]
+        # registration order = the order the forward pass uses the parameters
+        c_in = in_channels
+        for level in range(depth):  # contracting path, top-down
+            setattr(self, f"down{level + 1}", DoubleConv(c_in, channels[level], pad))
+            c_in = channels[level]
+        self.bottleneck = DoubleConv(c_in, channels[depth], pad)
+        self.dropout = nn.Dropout(dropout)
+        for level in reversed(range(depth)):  # expansive path, bottom-up
+            setattr(self, f"up{level + 1}", UpBlock(channels[level + 1], pad))
+        self.head = nn.Conv2d(channels[0], num_classes, 1)
+
+    # ---- sizes -----------------------------------------------------------------------------
+    def _trace(self, n: int):
+        """Sizes through the network for an n x n input, or None if n is not valid."""
+        trim = 4 if self.padding == "valid" else 0
+        skips = []
+        for _ in range(self.depth):
+            n -= trim
+            if n < 2 or n % 2:
+                return None
+            skips.append(n)
+            n //= 2
+        n -= trim
+        if n < 1:
+            return None
+        crops = []
+        for skip in reversed(skips):
+            n *= 2
+            crops.append((skip, n))
+            n -= trim
+        return n, crops
+
+    def output_size(self, n: int) -> int:
+        """Output height/width for an n x n input (raises for an invalid n)."""
+        self.check_input_size(n)
+        return self._trace(n)[0]
+
+    def skip_crops(self, n: int):
+        """[(contracting size, cropped size)] for each skip, bottom-up (572: 64->56 ... 568->392)."""
+        self.check_input_size(n)
+        return self._trace(n)[1]
+
+    def valid_input_size(self, n: int) -> int:
+        """The smallest valid input size >= n."""
+        m = max(int(n), 1)
+        while self._trace(m) is None:
+            m += 1
+        return m
+
+    def nearest_valid_sizes(self, n: int):
+        below = next((m for m in range(int(n), 0, -1) if self._trace(m) is not None), None)
+        return below, self.valid_input_size(n)
+
+    def check_input_size(self, n: int, what: str = "input size"):
+        if self._trace(int(n)) is None:
+            below, above = self.nearest_valid_sizes(n)
+            rule = (f"(n + 4) divisible by {2 ** self.depth}" if self.padding == "valid"
+                    else f"n divisible by {2 ** self.depth}")
+            options = f"{below} or {above}" if below else f"{above}"
+            raise ValueError(
+                f"UNet: {what} {n} is not valid for a depth-{self.depth} '{self.padding}' U-Net "
+                f"({rule}, bottom at least 1 pixel); nearest valid sizes: {options}"
+            )
+
+    # ---- forward -----------------------------------------------------------------------------
+    def forward(self, x):
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"UNet: input must have shape (N, {self.in_channels}, H, W), got {x.shape}"
+            )
+        self.check_input_size(x.shape[2], "input height")
+        self.check_input_size(x.shape[3], "input width")
+        skips = []
+        for level in range(self.depth):
+            x = getattr(self, f"down{level + 1}")(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
+        x = self.dropout(self.bottleneck(x))
+        for level in reversed(range(self.depth)):
+            x = getattr(self, f"up{level + 1}")(x, skips[level])
+        return self.head(x)
+
+    def extra_repr(self):
+        return (f"in_channels={self.in_channels}, num_classes={self.num_classes}, depth={self.depth}, "
+                f"base_channels={self.base_channels}, padding='{self.padding}'")
+
+    def config(self) -> dict:
+        return dict(in_channels=self.in_channels, num_classes=self.num_classes, depth=self.depth,
+                    base_channels=self.base_channels, padding=self.padding, dropout=self.dropout_p)
