@@ -82,9 +82,9 @@ def gradcheck(
 ) -> bool:
     """Check ``fn``'s analytic gradients for every input that requires grad.
 
-    ``inputs`` is a Tensor or a sequence of Tensors passed to ``fn`` positionally; tensors
-    that ``fn`` reaches otherwise (a model's parameters) may be listed too and are
-    perturbed in place (and restored). Passes when |analytic - numeric| <= atol + rtol*|numeric|
+    ``inputs`` is a Tensor or a sequence of Tensors, all passed to ``fn`` positionally. A
+    model's parameters can be listed too (``lambda x, *params: model(x)``): every input is
+    perturbed in place and restored, so ``fn`` may reach them any way it likes. Passes when |analytic - numeric| <= atol + rtol*|numeric|
     everywhere. Returns True, or raises ``GradcheckError`` naming the input, the worst
     element, both values and the tolerances (returns False if ``raise_exception=False``).
     """

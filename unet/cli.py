@@ -15,7 +15,7 @@ def _train(args):
     for key, value in vars(args).items():
         if value is not None and hasattr(cfg, key):
             setattr(cfg, key, value)
-    result = train(cfg, resume=args.resume, progress=not args.quiet)
+    result = train(cfg, resume=args.resume, progress=not args.quiet)  # --quiet: no bar, epoch lines only
     print(f"held-out: iou {result['iou']:.3f}  dice {result['dice']:.3f}  object F1 {result['object_f1']:.3f}  "
           f"pixel error {result['pixel_error']:.4f}  ({result['seconds']:.0f} s)")
     print(f"wrote {os.path.join(cfg.out, 'checkpoint.npz')}, metrics.json, loss.png, prediction.png")

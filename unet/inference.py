@@ -57,6 +57,7 @@ def predict_probabilities(model: UNet, image, tile: int | None = None, batch_siz
             for start in range(0, len(origins), batch_size):
                 chunk = origins[start : start + batch_size]
                 batch = np.stack([padded[:, y : y + tile, x : x + tile] for y, x in chunk])
+                batch = batch.astype(model.parameters()[0].dtype, copy=False)
                 logits = model(mg.tensor(backend.to_device(batch, device)))
                 p = mg.functional.softmax(logits, dim=1).numpy()
                 for (y, x), tile_probs in zip(chunk, p):

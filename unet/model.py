@@ -101,6 +101,8 @@ class UNet(nn.Module):
             n *= 2
             crops.append((skip, n))
             n -= trim
+            if n < 1:
+                return None
         return n, crops
 
     def output_size(self, n: int) -> int:

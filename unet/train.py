@@ -24,7 +24,7 @@ class TrainConfig:
     """Defaults: a small U-Net that learns the nuclei image in a few minutes on 2 CPU cores."""
 
     data: str = "nuclei"
-    epochs: int = 12
+    epochs: int = 20
     steps_per_epoch: int = 25
     batch_size: int = 4
     tile: int = 188  # input tile size; the loss sees the network's (smaller) output
@@ -143,7 +143,8 @@ def _figures(out, history, step_losses, model, region, device):
     plt.close(fig)
 
 
-def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, figures: bool = True) -> dict:
+def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, figures: bool = True,
+          verbose: bool = True) -> dict:
     """Train, evaluate each epoch, write OUT/checkpoint.npz, OUT/metrics.json and figures.
 
     Every step draws its tiles from a generator seeded by (seed, step), so a run resumed
@@ -203,8 +204,8 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, fi
                                     step_losses=epoch_losses, **scores))
                 epoch_losses = []
                 save_checkpoint(ckpt_path, model, opt, cfg, step, history, epoch_losses)
-                if bar is not None:
-                    bar.write(f"epoch {history[-1]['epoch']:3d}: loss {history[-1]['loss']:.4f}  "
+                if verbose:
+                    (bar.write if bar is not None else print)(f"epoch {history[-1]['epoch']:3d}: loss {history[-1]['loss']:.4f}  "
                               f"iou {scores['iou']:.3f}  dice {scores['dice']:.3f}  "
                               f"object F1 {scores['object_f1']:.3f}  pixel error {scores['pixel_error']:.4f}")
     except KeyboardInterrupt:

@@ -19,8 +19,8 @@ def separate_touching(instances: np.ndarray) -> np.ndarray:
     instances = np.asarray(instances)
     if instances.ndim != 2:
         raise ValueError(f"separate_touching: instances must be a 2-D label image, got shape {instances.shape}")
-    big = np.iinfo(np.int64).max
     as_int = instances.astype(np.int64)
+    big = int(as_int.max()) + 1  # stands in for "no object" (scipy casts cval via float)
     # the largest and the smallest label among each pixel's neighbours (background ignored)
     neighbour_max = ndimage.maximum_filter(as_int, size=3, mode="constant", cval=0)
     neighbour_min = ndimage.minimum_filter(np.where(as_int > 0, as_int, big), size=3, mode="constant", cval=big)

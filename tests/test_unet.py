@@ -1,0 +1,232 @@
+"""The U-Net: gradcheck of a whole small network, PyTorch twin, the paper's sizes, weight
+map, metrics, overlap-tile equality, training, exact resume and the command line."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from conftest import assert_close
+from unet import UNet
+from unet.metrics import evaluate, object_f1
+from unet.weights import separate_touching, weight_map
+
+
+def small_unet(dtype=np.float64, **kw):
+    mg.manual_seed(3)
+    cfg = dict(depth=2, base_channels=2, num_classes=2)
+    cfg.update(kw)
+    return UNet(**cfg).to(dtype)
+
+
+def test_small_unet_passes_directional_gradcheck():
+    model = small_unet()
+    x = mg.tensor(np.random.default_rng(0).standard_normal((2, 1, 44, 44)), requires_grad=True)
+    assert mg.gradcheck(lambda x, *params: model(x), [x, *model.parameters()], mode="directional", n_directions=2)
+
+
+def torch_unet(torch, model, x):
+    """The same network written directly in PyTorch, using the minigrad model's weights."""
+    tf = torch.nn.functional
+    p = {n: torch.tensor(a.numpy(), requires_grad=True) for n, a in model.named_parameters()}
+
+    def double(x, prefix):
+        x = tf.relu(tf.conv2d(x, p[prefix + "conv1.weight"], p[prefix + "conv1.bias"]))
+        return tf.relu(tf.conv2d(x, p[prefix + "conv2.weight"], p[prefix + "conv2.bias"]))
+
+    skips = []
+    for level in range(1, model.depth + 1):
+        x = double(x, f"down{level}.")
+        skips.append(x)
+        x = tf.max_pool2d(x, 2)
+    x = double(x, "bottleneck.")
+    for level in range(model.depth, 0, -1):
+        x = tf.conv_transpose2d(x, p[f"up{level}.up.weight"], p[f"up{level}.up.bias"], stride=2)
+        skip = skips[level - 1]
+        top, left = (skip.shape[2] - x.shape[2]) // 2, (skip.shape[3] - x.shape[3]) // 2
+        skip = skip[:, :, top : top + x.shape[2], left : left + x.shape[3]]
+        x = double(torch.cat([skip, x], 1), f"up{level}.conv.")
+    return tf.conv2d(x, p["head.weight"], p["head.bias"]), p
+
+
+def test_unet_matches_a_pytorch_twin(torch):
+    model = small_unet(depth=3, base_channels=3)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 1, 92, 100))
+    target = rng.integers(0, 2, (2,) + model(mg.tensor(x)).shape[2:])
+    logits = model(mg.tensor(x))
+    mg.functional.cross_entropy(logits, target).backward()
+    logits_t, params_t = torch_unet(torch, model, torch.tensor(x))
+    torch.nn.functional.cross_entropy(logits_t, torch.tensor(target)).backward()
+    assert_close(logits.data, logits_t, rtol=1e-10, atol=1e-12, what="logits")
+    for name, param in model.named_parameters():
+        assert_close(param.grad, params_t[name].grad, rtol=1e-9, atol=1e-13, what=name)
+
+
+def test_paper_configuration():
+    model = UNet()
+    assert model.num_parameters() == 31_030_658
+    assert sum(1 for name, _ in model.named_parameters() if name.endswith("weight")) == 23
+    assert model.output_size(572) == 388
+    assert model.skip_crops(572) == [(64, 56), (136, 104), (280, 200), (568, 392)]
+    names = [n for n, _ in model.named_parameters()]
+    assert names[0] == "down1.conv1.weight" and names[-2:] == ["head.weight", "head.bias"]
+    assert names.index("bottleneck.conv1.weight") < names.index("up4.up.weight") < names.index("up4.conv.conv1.weight") \
+        < names.index("up1.up.weight")
+    std = model.down2.conv1.weight.numpy().std()
+    assert abs(std / np.sqrt(2 / (64 * 9)) - 1) < 0.02  # Gaussian, std sqrt(2/N)
+
+
+@pytest.mark.slow
+def test_paper_configuration_forward_shape():
+    model = UNet()
+    with mg.no_grad():
+        y = model(mg.tensor(np.zeros((1, 1, 572, 572), np.float32)))
+    assert y.shape == (1, 2, 388, 388)
+
+
+def test_sizes_and_invalid_input_errors():
+    model = UNet()
+    valid = [n for n in range(150, 600) if model._trace(n) is not None]
+    assert valid[:3] == [188, 204, 220] and 572 in valid and all((n + 4) % 16 == 0 for n in valid)
+    assert model.valid_input_size(570) == 572
+    with pytest.raises(ValueError, match="570 is not valid.*556 or 572"):
+        model.output_size(570)
+    small = UNet(depth=2, base_channels=2)
+    with pytest.raises(ValueError, match=r"input width 45 .*44 or 48"):
+        small(mg.tensor(np.zeros((1, 1, 44, 45), np.float32)))
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\), got \(1, 2, 44, 44\)"):
+        small(mg.tensor(np.zeros((1, 2, 44, 44), np.float32)))
+    same = UNet(depth=2, base_channels=2, padding="same")
+    assert same.output_size(40) == 40
+    with pytest.raises(ValueError, match="42 is not valid.*40 or 44"):
+        same.output_size(42)
+
+
+def test_separation_border_and_weight_map_on_two_touching_squares():
+    instances = np.zeros((12, 12), np.int64)
+    instances[3:9, 1:6] = 1
+    instances[3:9, 6:11] = 2  # touches object 1 along columns 5 | 6
+    separated = separate_touching(instances)
+    assert (separated[3:9, 5] == 0).all() and (separated[3:9, 6] == 0).all()
+    assert (separated[3:9, 1:5] == 1).all() and (separated[3:9, 7:11] == 2).all()
+    w = weight_map(instances, w0=10.0, sigma=5.0, class_weights=None)
+    # a separation pixel at (5, 5): nearest object 1 pixel away (column 4), next 2 away (column 7)
+    assert np.isclose(w[5, 5], 1 + 10 * np.exp(-((1 + 2) ** 2) / 50))
+    # a far background pixel (0, 0): d1 = dist to (3, 1), d2 = dist to (3, 7)
+    d1, d2 = np.hypot(3, 1), np.hypot(3, 7)
+    assert np.isclose(w[0, 0], 1 + 10 * np.exp(-((d1 + d2) ** 2) / 50))
+    assert (w[separated > 0] == 1).all()  # inside objects: class weight only
+    balanced = weight_map(instances, w0=0.0)
+    fg = (separated > 0).mean()
+    assert np.isclose(balanced[separated > 0][0], 1 / (2 * fg)) and np.isclose(balanced[0, 0], 1 / (2 * (1 - fg)))
+
+
+def test_weight_map_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"2-D integer label image, got shape \(2, 2, 2\)"):
+        weight_map(np.zeros((2, 2, 2), int))
+
+
+def test_metrics_on_a_hand_made_example():
+    truth = np.zeros((10, 10), int)
+    truth[1:4, 1:4] = 1
+    truth[6:9, 6:9] = 2
+    pred = np.zeros((10, 10), int)
+    pred[1:4, 1:4] = 1  # exact
+    pred[6:7, 6:7] = 2  # too small: IoU 1/9
+    result = object_f1(pred, truth)
+    assert (result["tp"], result["fp"], result["fn"]) == (1, 1, 1) and result["f1"] == 0.5
+    scores = evaluate(pred > 0, truth)
+    assert np.isclose(scores["iou"], 10 / 18) and np.isclose(scores["dice"], 20 / 28)
+    assert np.isclose(scores["pixel_error"], 8 / 100) and scores["object_f1"] == 0.5
+
+
+def test_overlap_tile_equals_whole_image_at_once():
+    from unet.inference import predict_probabilities
+
+    model = small_unet()
+    image = np.random.default_rng(0).uniform(size=(50, 70))
+    tiled = predict_probabilities(model, image, tile=60)  # 20x20 outputs, 3 x 4 tiles
+    whole = predict_probabilities(model, image, tile=model.valid_input_size(70 + 40))
+    assert tiled.shape == (2, 50, 70)
+    np.testing.assert_allclose(tiled, whole, rtol=1e-10, atol=1e-12)
+
+
+def tiny_config(tmp_path, **kw):
+    from unet.train import TrainConfig
+
+    cfg = TrainConfig(data="synthetic", epochs=2, steps_per_epoch=3, batch_size=2, tile=60, depth=2,
+                      base_channels=4, lr=3e-3, out=str(tmp_path / "run"))
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def test_training_is_deterministic_and_loss_falls(tmp_path):
+    from unet.train import train
+
+    a = train(tiny_config(tmp_path / "a", epochs=4), progress=False, figures=False, verbose=False)
+    b = train(tiny_config(tmp_path / "b", epochs=4), progress=False, figures=False, verbose=False)
+    losses = [h["loss"] for h in a["history"]]
+    assert losses == [h["loss"] for h in b["history"]]
+    assert losses[-1] < losses[0]
+
+
+def test_checkpoint_resume_is_exact(tmp_path):
+    from unet.train import train
+
+    full = tiny_config(tmp_path / "full")
+    train(full, progress=False, figures=False, verbose=False)
+    half = tiny_config(tmp_path / "half", epochs=1)
+    train(half, progress=False, figures=False, verbose=False)
+    resumed = tiny_config(tmp_path / "half", epochs=2)
+    train(resumed, resume=os.path.join(half.out, "checkpoint.npz"), progress=False, figures=False, verbose=False)
+    a = mg.load(os.path.join(full.out, "checkpoint.npz"))
+    b = mg.load(os.path.join(resumed.out, "checkpoint.npz"))
+    assert a["model"].keys() == b["model"].keys()
+    for name in a["model"]:
+        np.testing.assert_array_equal(a["model"][name], b["model"][name], err_msg=name)
+    for name in a["optim"]:
+        np.testing.assert_array_equal(a["optim"][name], b["optim"][name], err_msg=name)
+
+
+def test_command_line_end_to_end(tmp_path, capsys):
+    from PIL import Image
+
+    from unet.cli import main
+    from unet.data import synthetic_cells
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", "synthetic", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "1",
+                 "--depth", "2", "--base-channels", "2", "--tile", "60", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"iou", "dice", "pixel_error", "object_f1", "history"} <= set(metrics)
+    for name in ("checkpoint.npz", "loss.png", "prediction.png"):
+        assert (out / name).stat().st_size > 0
+    image, _ = synthetic_cells(90, 5, seed=4)
+    Image.fromarray((image * 255).astype(np.uint8)).save(tmp_path / "cells.png")
+    assert main(["predict", "--checkpoint", str(out / "checkpoint.npz"), str(tmp_path / "cells.png"),
+                 "--out", str(tmp_path / "pred"), "--quiet"]) == 0
+    mask = np.array(Image.open(tmp_path / "pred" / "cells_mask.png"))
+    overlay = np.array(Image.open(tmp_path / "pred" / "cells_overlay.png"))
+    assert mask.shape == (90, 90) and set(np.unique(mask)) <= {0, 255} and overlay.shape == (90, 90, 3)
+    assert main(["train", "--tile", "61", "--out", str(tmp_path / "bad"), "--quiet"]) == 2
+    assert "--tile 61 is not valid" in capsys.readouterr().err
+
+
+def test_folder_data_errors_name_the_file(tmp_path):
+    from PIL import Image
+
+    from unet.data import load_folder
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "images" / "a.png")
+    Image.fromarray(np.zeros((20, 21), np.uint8)).save(tmp_path / "masks" / "a.png")
+    with pytest.raises(ValueError, match=r"masks/a.png' has shape \(20, 21\).*\(20, 20\)"):
+        load_folder(tmp_path)
+    Image.fromarray(np.full((20, 20), 3, np.uint8)).save(tmp_path / "masks" / "a.png")
+    with pytest.raises(ValueError, match=r"masks/a.png' holds label 3, but there are only 2 classes"):
+        load_folder(tmp_path, mask_kind="class")
+    assert load_folder(tmp_path)[0][1].max() == 1  # as instances, label 3 is simply one object
