@@ -64,6 +64,10 @@ def conv_fns(cfg, torch):
     return lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **kw)
 
 
+@pytest.mark.conv_im2col
+@pytest.mark.conv_col2im
+@pytest.mark.conv_conv2d_backward
+@pytest.mark.conv_conv_transpose2d
 @pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "conv_transpose2d"])
 @given(data=st.data())
 def test_conv_gradcheck(transpose, data, device):
@@ -72,6 +76,10 @@ def test_conv_gradcheck(transpose, data, device):
     assert mg.gradcheck(fn, inputs_for(cfg, device))
 
 
+@pytest.mark.conv_im2col
+@pytest.mark.conv_col2im
+@pytest.mark.conv_conv2d_backward
+@pytest.mark.conv_conv_transpose2d
 @pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "conv_transpose2d"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @given(data=st.data())
@@ -82,6 +90,10 @@ def test_conv_matches_torch(transpose, dtype, data, device, torch):
     check_against_torch(torch, fn, fn_t, inputs_for(cfg, device, dtype), **tol)
 
 
+@pytest.mark.conv_im2col
+@pytest.mark.conv_col2im
+@pytest.mark.conv_conv2d_backward
+@pytest.mark.conv_conv_transpose2d
 @pytest.mark.parametrize("budget", [1, 200, 4000])
 def test_conv_chunks_and_reused_scratch_buffers(budget, monkeypatch, torch):
     """Tiny column budgets force many chunks through the same scratch buffers; the results
@@ -113,6 +125,9 @@ def test_conv_chunks_and_reused_scratch_buffers(budget, monkeypatch, torch):
         ((3, 1, 6, 6), (2, 1, 3, 3), dict(stride=3)),  # non-overlapping windows, batch > 1
     ],
 )
+@pytest.mark.conv_im2col
+@pytest.mark.conv_col2im
+@pytest.mark.conv_conv2d_backward
 def test_conv_special_cases(x_shape, w_shape, kwargs, torch):
     cfg = dict(x=x_shape, w=w_shape)
     x, w, b = inputs_for(cfg, "cpu")
@@ -122,6 +137,9 @@ def test_conv_special_cases(x_shape, w_shape, kwargs, torch):
     check_against_torch(torch, fn, lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **kwargs), [x, w, b], 1e-10, 1e-11)
 
 
+@pytest.mark.conv_im2col
+@pytest.mark.conv_col2im
+@pytest.mark.conv_conv2d_backward
 def test_conv_without_bias_and_without_input_grad(torch):
     x = mg.tensor(np.random.default_rng(0).standard_normal((1, 2, 6, 6)))  # no grad for the input
     w = mg.tensor(np.random.default_rng(1).standard_normal((3, 2, 3, 3)), requires_grad=True)
@@ -141,6 +159,7 @@ def pool_config(draw):
     return dict(shape=(draw(st.integers(1, 3)), draw(st.integers(1, 3)), h, w), kernel=k, stride=s, padding=p)
 
 
+@pytest.mark.pool_max_pool2d_backward
 @given(cfg=pool_config())
 def test_max_pool_gradcheck_and_torch(cfg, device, torch):
     rng = np.random.default_rng(0)
@@ -154,6 +173,7 @@ def test_max_pool_gradcheck_and_torch(cfg, device, torch):
     check_against_torch(torch, fn, lambda x: torch.nn.functional.max_pool2d(x, **kw), [x], 1e-12, 0)
 
 
+@pytest.mark.pool_max_pool2d_backward
 @pytest.mark.parametrize("kernel, stride", [(2, 2), (3, 1), (2, 1), ((2, 3), (2, 3))])
 def test_max_pool_ties_go_to_the_first_maximum_like_torch(kernel, stride, torch):
     x = np.zeros((2, 2, 6, 6))
@@ -163,6 +183,7 @@ def test_max_pool_ties_go_to_the_first_maximum_like_torch(kernel, stride, torch)
     check_against_torch(torch, lambda t: F.max_pool2d(t, kernel, stride), lambda t: torch.nn.functional.max_pool2d(t, kernel, stride), [t], 1e-12, 0)
 
 
+@pytest.mark.crop_backward
 @given(n=st.integers(1, 2), h=st.integers(1, 9), w=st.integers(1, 9), data=st.data())
 def test_center_crop_gradcheck(n, h, w, data, device):
     size = (data.draw(st.integers(1, h)), data.draw(st.integers(1, w)))
@@ -173,6 +194,7 @@ def test_center_crop_gradcheck(n, h, w, data, device):
     assert_close(y.data, x.numpy()[:, :, top : top + size[0], left : left + size[1]])
 
 
+@pytest.mark.crop_backward
 def test_crop_like_and_concat_make_the_unet_skip():
     skip = mg.tensor(np.random.default_rng(0).standard_normal((1, 2, 64, 64)), requires_grad=True)
     up = mg.tensor(np.random.default_rng(1).standard_normal((1, 3, 56, 56)), requires_grad=True)

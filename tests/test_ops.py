@@ -49,6 +49,7 @@ def compare_with_torch(torch, fn_mg, fn_t, inputs):
         assert_close(a.grad, b.grad, what=f"gradient of input {i}")
 
 
+@pytest.mark.autograd_elementwise
 @pytest.mark.parametrize("name", sorted(BINARY))
 @given(pair=broadcast_pair())
 def test_binary_ops_gradcheck_and_torch(name, pair, device, torch):
@@ -60,6 +61,7 @@ def test_binary_ops_gradcheck_and_torch(name, pair, device, torch):
     compare_with_torch(torch, fn, fn_t, [a, b])
 
 
+@pytest.mark.autograd_elementwise
 def test_scalar_operands_keep_dtype_and_gradients(device):
     x = mg.tensor(to_device(np.array([1.0, 2.0], np.float32), device), requires_grad=True)
     y = 2 * x + 1 - x / 4 + 3 / x - x**2 + 2**x
@@ -79,6 +81,7 @@ UNARY = {
 }
 
 
+@pytest.mark.autograd_elementwise
 @pytest.mark.parametrize("name", sorted(UNARY))
 @given(shape=shapes)
 def test_unary_ops_gradcheck_and_torch(name, shape, device, torch):
@@ -100,6 +103,7 @@ def matmul_shapes(draw):
     return a, b
 
 
+@pytest.mark.autograd_matmul
 @given(pair=matmul_shapes())
 def test_matmul_gradcheck_and_torch(pair, device, torch):
     rng = np.random.default_rng(0)

@@ -35,6 +35,7 @@ def test_data_is_assignable_and_detach_shares_memory():
     assert not d.requires_grad and d.data is t.data
 
 
+@pytest.mark.autograd_toposort
 def test_backward_needs_grad_for_non_scalar():
     x = mg.tensor(np.ones((2, 3)), requires_grad=True)
     y = x * 2
@@ -46,6 +47,7 @@ def test_backward_needs_grad_for_non_scalar():
     np.testing.assert_array_equal(x.grad, np.full((2, 3), 2.0))
 
 
+@pytest.mark.autograd_toposort
 def test_gradient_accumulates_over_uses_and_calls():
     x = mg.tensor(np.array([3.0]), requires_grad=True)
     (x * x + x).sum().backward()  # d/dx (x^2 + x) = 2x + 1 = 7
@@ -56,6 +58,7 @@ def test_gradient_accumulates_over_uses_and_calls():
     assert x.grad is None
 
 
+@pytest.mark.autograd_toposort
 def test_ten_thousand_deep_chain_has_no_recursion_error():
     x = mg.tensor(np.array(1.0), requires_grad=True)
     y = x
@@ -65,6 +68,7 @@ def test_ten_thousand_deep_chain_has_no_recursion_error():
     assert x.grad == 1.0
 
 
+@pytest.mark.autograd_toposort
 def test_graph_is_released_unless_retained():
     x = mg.tensor(np.array([2.0]), requires_grad=True)
     y = (x * x).sum()

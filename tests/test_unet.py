@@ -20,6 +20,7 @@ def small_unet(dtype=np.float64, **kw):
     return UNet(**cfg).to(dtype)
 
 
+@pytest.mark.unet_forward
 def test_small_unet_passes_directional_gradcheck():
     model = small_unet()
     x = mg.tensor(np.random.default_rng(0).standard_normal((2, 1, 44, 44)), requires_grad=True)
@@ -50,6 +51,7 @@ def torch_unet(torch, model, x):
     return tf.conv2d(x, p["head.weight"], p["head.bias"]), p
 
 
+@pytest.mark.unet_forward
 def test_unet_matches_a_pytorch_twin(torch):
     model = small_unet(depth=3, base_channels=3)
     rng = np.random.default_rng(1)
@@ -142,6 +144,7 @@ def test_metrics_on_a_hand_made_example():
     assert np.isclose(scores["pixel_error"], 8 / 100) and scores["object_f1"] == 0.5
 
 
+@pytest.mark.unet_forward
 def test_overlap_tile_equals_whole_image_at_once():
     from unet.inference import predict_probabilities
 
