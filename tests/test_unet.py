@@ -176,22 +176,40 @@ def test_training_is_deterministic_and_loss_falls(tmp_path):
     assert losses[-1] < losses[0]
 
 
-def test_checkpoint_resume_is_exact(tmp_path):
-    from unet.train import train
+def test_ctrl_c_saves_a_checkpoint_and_resume_is_exact(tmp_path, monkeypatch):
+    import unet.train as train_module
 
     full = tiny_config(tmp_path / "full")
-    train(full, progress=False, figures=False, verbose=False)
-    half = tiny_config(tmp_path / "half", epochs=1)
-    train(half, progress=False, figures=False, verbose=False)
-    resumed = tiny_config(tmp_path / "half", epochs=2)
-    train(resumed, resume=os.path.join(half.out, "checkpoint.npz"), progress=False, figures=False, verbose=False)
+    train_module.train(full, progress=False, figures=False, verbose=False)
+
+    calls = {"n": 0}
+    real_sample_batch = train_module.sample_batch
+
+    def interrupting_sample_batch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:  # Ctrl-C in the middle of the second epoch
+            raise KeyboardInterrupt
+        return real_sample_batch(*args, **kwargs)
+
+    cut = tiny_config(tmp_path / "cut")
+    monkeypatch.setattr(train_module, "sample_batch", interrupting_sample_batch)
+    with pytest.raises(SystemExit) as exit_info:
+        train_module.train(cut, progress=False, figures=False, verbose=False)
+    assert exit_info.value.code == 130
+    ckpt_path = os.path.join(cut.out, "checkpoint.npz")
+    assert mg.load(ckpt_path)["step"] == 4
+    monkeypatch.setattr(train_module, "sample_batch", real_sample_batch)
+    train_module.train(tiny_config(tmp_path / "cut"), resume=ckpt_path, progress=False, figures=False, verbose=False)
+
     a = mg.load(os.path.join(full.out, "checkpoint.npz"))
-    b = mg.load(os.path.join(resumed.out, "checkpoint.npz"))
+    b = mg.load(ckpt_path)
+    assert a["step"] == b["step"] == 6
     assert a["model"].keys() == b["model"].keys()
     for name in a["model"]:
         np.testing.assert_array_equal(a["model"][name], b["model"][name], err_msg=name)
     for name in a["optim"]:
         np.testing.assert_array_equal(a["optim"][name], b["optim"][name], err_msg=name)
+    assert json.loads(a["history"]) == json.loads(b["history"])
 
 
 def test_command_line_end_to_end(tmp_path, capsys):

@@ -64,6 +64,7 @@ def build_parser():
     t.add_argument("--batch-size", dest="batch_size", type=int)
     t.add_argument("--tile", type=int, help="input tile size (must be a valid U-Net input size)")
     t.add_argument("--lr", type=float)
+    t.add_argument("--lr-schedule", dest="lr_schedule", choices=["cosine", "constant"])
     t.add_argument("--optimizer", choices=["sgd", "adam"])
     t.add_argument("--depth", type=int)
     t.add_argument("--base-channels", dest="base_channels", type=int)

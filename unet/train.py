@@ -29,6 +29,7 @@ class TrainConfig:
     batch_size: int = 4
     tile: int = 188  # input tile size; the loss sees the network's (smaller) output
     lr: float = 2e-3
+    lr_schedule: str = "cosine"  # or "constant"
     optimizer: str = "adam"
     momentum: float = 0.99  # for SGD, as in the paper
     depth: int = 3
@@ -56,6 +57,8 @@ def build(cfg: TrainConfig):
     for name in ("epochs", "steps_per_epoch", "batch_size"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name} must be at least 1, got {getattr(cfg, name)}")
+    if cfg.lr_schedule not in ("cosine", "constant"):
+        raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {cfg.lr_schedule!r}")
     if cfg.lr <= 0:
         raise ValueError(f"lr must be positive, got {cfg.lr}")
     mg.manual_seed(cfg.seed)
@@ -67,6 +70,15 @@ def build(cfg: TrainConfig):
     else:
         opt = mg.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     return model, opt
+
+
+def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
+    """The step's learning rate: constant, or a cosine decay from lr to lr/20 (a pure
+    function of the step, so resumed runs follow the same schedule)."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    floor = cfg.lr / 20
+    return floor + (cfg.lr - floor) * 0.5 * (1 + np.cos(np.pi * step / max(total, 1)))
 
 
 def load_checkpoint(path):
@@ -153,7 +165,8 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, fi
     history, step_losses, epoch_losses, start = [], [], [], 0
     if resume:
         saved_cfg, ckpt = load_checkpoint(resume)
-        for key in MODEL_KEYS + ("optimizer", "seed", "tile", "batch_size", "steps_per_epoch", "data", "w0"):
+        for key in MODEL_KEYS + ("optimizer", "seed", "tile", "batch_size", "steps_per_epoch", "data", "w0", "lr",
+                                 "lr_schedule", "epochs"):
             setattr(cfg, key, getattr(saved_cfg, key))
     model, opt = build(cfg)
     if resume:
@@ -188,6 +201,7 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, fi
                                    weight=mg.backend.to_device(weights, cfg.device))
             opt.zero_grad()
             loss.backward()
+            opt.lr = learning_rate(cfg, step, total)
             opt.step()
             value = loss.item()
             if not np.isfinite(value):
