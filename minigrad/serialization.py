@@ -40,6 +40,25 @@ def _flatten(state, prefix, flat, scalars):
             raise TypeError(f"save: value of '{name}' is a {type(value).__name__}; expected an array, number, string or dict")
 
 
+def atomic_write(path, write) -> None:
+    """Call ``write(file_object)`` on a temporary file beside ``path``, flush it to disk, then
+    rename it into place: readers see the old file or the new one, never half of one."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def save(state: dict, path) -> None:
     """Write a (possibly nested) dict of arrays and numbers to ``path`` as .npz.
 
@@ -51,19 +70,7 @@ def save(state: dict, path) -> None:
     _flatten(state, "", flat, scalars)
     flat[FORMAT_KEY] = np.array(FORMAT)
     flat[SCALARS_KEY] = np.array(json.dumps(scalars))
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **flat)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **flat))
 
 
 def load(path) -> StateDict:
