@@ -99,6 +99,7 @@ def test_conv_chunks_and_reused_scratch_buffers(budget, monkeypatch, torch):
     """Tiny column budgets force many chunks through the same scratch buffers; the results
     must not change, even when a second convolution reuses the buffers in between."""
     monkeypatch.setattr(im2col_module, "COLUMN_BUDGET_BYTES", budget)
+    monkeypatch.setattr(im2col_module, "MIN_CHUNK_COLUMNS", 1)
     for transpose in (False, True):
         cfg = dict(x=(3, 2, 9, 8), w=(2, 3, 3, 2) if transpose else (3, 2, 3, 2), stride=(2, 1), padding=(1, 0),
                    dilation=(1, 2))

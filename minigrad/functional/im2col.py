@@ -27,6 +27,9 @@ from .. import backend
 
 #: Upper bound for one chunk's column matrix. Tuned by benchmarks/bench_layers.py.
 COLUMN_BUDGET_BYTES = 8 * 2**20
+#: ...but never fewer output positions per chunk than this: thinner GEMMs run far below peak
+#: (the budget alone would give 256-1024-channel layers chunks a few hundred columns wide).
+MIN_CHUNK_COLUMNS = 4096
 
 
 def pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
@@ -82,7 +85,7 @@ def chunks(n_samples: int, channels: int, geom: Geometry, itemsize: int):
     if sample_bytes <= COLUMN_BUDGET_BYTES:  # whole samples at once
         per = max(1, COLUMN_BUDGET_BYTES // sample_bytes)
         return [(n0, min(n0 + per, n_samples), 0, oh) for n0 in range(0, n_samples, per)]
-    rows = max(1, COLUMN_BUDGET_BYTES // max(row_bytes, 1))
+    rows = max(1, COLUMN_BUDGET_BYTES // max(row_bytes, 1), -(-MIN_CHUNK_COLUMNS // ow))
     return [(n, n + 1, r0, min(r0 + rows, oh)) for n in range(n_samples) for r0 in range(0, oh, rows)]
 
 
