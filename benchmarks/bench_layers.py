@@ -58,6 +58,15 @@ def gemm_shape(kind, c_in, c_out, size):
     return None
 
 
+def layer_op(functional, kind, x, w, b):
+    """The layer as a no-argument call, for either framework's functional module."""
+    if kind in ("conv3", "conv1"):
+        return lambda: functional.conv2d(x, w, b)
+    if kind == "up":
+        return lambda: functional.conv_transpose2d(x, w, b, stride=2)
+    return lambda: functional.max_pool2d(x, 2)
+
+
 def best_of(fn, repeat):
     fn()  # warm up (allocations, caches)
     times = []
@@ -97,12 +106,7 @@ def run_worker(framework, repeat, only):
             x = torch.from_numpy(x_np).requires_grad_(needs_x)
             w = torch.from_numpy(w_np).requires_grad_() if w_np is not None else None
             b = torch.from_numpy(b_np).requires_grad_()
-            op = {
-                "conv3": lambda: TF.conv2d(x, w, b),
-                "conv1": lambda: TF.conv2d(x, w, b),
-                "up": lambda: TF.conv_transpose2d(x, w, b, stride=2),
-                "pool": lambda: TF.max_pool2d(x, 2),
-            }[kind]
+            op = layer_op(TF, kind, x, w, b)
             g = torch.ones_like(op())
 
             def fwd():
@@ -119,12 +123,7 @@ def run_worker(framework, repeat, only):
             x = mg.tensor(x_np, requires_grad=needs_x)
             w = mg.tensor(w_np, requires_grad=True) if w_np is not None else None
             b = mg.tensor(b_np, requires_grad=True)
-            op = {
-                "conv3": lambda: F.conv2d(x, w, b),
-                "conv1": lambda: F.conv2d(x, w, b),
-                "up": lambda: F.conv_transpose2d(x, w, b, stride=2),
-                "pool": lambda: F.max_pool2d(x, 2),
-            }[kind]
+            op = layer_op(F, kind, x, w, b)
             g = np.ones(op().shape, np.float32)
 
             def fwd():
