@@ -184,6 +184,20 @@ def test_max_pool_ties_go_to_the_first_maximum_like_torch(kernel, stride, torch)
     check_against_torch(torch, lambda t: F.max_pool2d(t, kernel, stride), lambda t: torch.nn.functional.max_pool2d(t, kernel, stride), [t], 1e-12, 0)
 
 
+
+@pytest.mark.pool_max_pool2d_backward
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape, kernel", [((2, 3, 8, 6), 2), ((1, 2, 7, 9), 2), ((2, 2, 9, 8), (3, 2)), ((1, 1, 5, 5), 1)])
+def test_max_pool_non_overlapping_windows_like_torch(shape, kernel, dtype, device, torch):
+    """stride == kernel takes the two-pass path whose backward fills an uninitialised buffer
+    when the windows tile the input, and zeros the leftover rows/columns when they don't."""
+    rng = np.random.default_rng(3)
+    x = mg.tensor(to_device(rng.standard_normal(shape).astype(dtype), device), requires_grad=True)
+    poison = [np.full(shape, np.nan, dtype=dtype) for _ in range(3)]
+    del poison  # freed buffers full of nan, for the backward's uninitialised buffer to reuse
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    check_against_torch(torch, lambda t: F.max_pool2d(t, kernel), lambda t: torch.nn.functional.max_pool2d(t, kernel), [x], rtol, 0)
+
 @pytest.mark.crop_backward
 @given(n=st.integers(1, 2), h=st.integers(1, 9), w=st.integers(1, 9), data=st.data())
 def test_center_crop_gradcheck(n, h, w, data, device):
