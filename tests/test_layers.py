@@ -118,6 +118,23 @@ def test_conv_chunks_and_reused_scratch_buffers(budget, monkeypatch, torch):
         assert mg.gradcheck(interleaved, [x, w, b], mode="directional", n_directions=2)
 
 
+@pytest.mark.conv_conv2d_backward
+@pytest.mark.parametrize("c_in, c_out", [(3, 2), (2, 2), (2, 3)], ids=["full-conv", "full-conv-equal", "col2im"])
+@pytest.mark.parametrize(
+    "kernel, padding, dilation",
+    [((3, 3), (0, 0), (1, 1)), ((3, 2), (2, 1), (1, 1)), ((3, 3), (1, 2), (2, 1)), ((2, 3), (2, 0), (1, 1))],
+    ids=["valid", "same-ish", "dilated", "pad-beyond-kernel"],
+)
+def test_conv_stride_one_input_gradient_paths(c_in, c_out, kernel, padding, dilation, device, torch):
+    """With stride 1 and C_in >= C_out the input gradient is a full convolution of g;
+    otherwise (and when padding exceeds dilation*(kernel-1)) it is col2im. Both must agree
+    with finite differences and with PyTorch."""
+    cfg = dict(x=(2, c_in, 7, 6), w=(c_out, c_in) + kernel, stride=(1, 1), padding=padding, dilation=dilation)
+    fn, fn_t = conv_fns(cfg, torch)
+    assert mg.gradcheck(fn, inputs_for(cfg, device))
+    check_against_torch(torch, fn, fn_t, inputs_for(cfg, device, seed=1), rtol=1e-10, atol=1e-11)
+
+
 @pytest.mark.parametrize(
     "x_shape, w_shape, kwargs",
     [

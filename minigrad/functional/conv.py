@@ -30,6 +30,7 @@ class Conv2d(Function):
     Backward, with cols = im2col(pad(x)) rebuilt chunk by chunk (not stored, to save memory):
         dW2 = g @ cols^T        db = g summed over (N, OH, OW)
         dx  = crop(col2im(W2^T @ g))
+    or, for stride 1, dx = conv2d(pad(g), W flipped and transposed): the same numbers, less copying.
     """
 
     def forward(self, x, weight, bias, stride, padding, dilation):
@@ -40,6 +41,15 @@ class Conv2d(Function):
         self.geom = Geometry((kh, kw), stride, dilation, (oh, ow))
         self.x, self.weight, self.padding, self.has_bias = x, weight, padding, bias is not None
         return columns_matmul(_pad_hw(x, ph, pw), weight.reshape(c_out, -1), self.geom, bias=bias)
+
+    def _full_convolution_is_cheaper(self) -> bool:
+        """With stride 1 the input gradient can also be computed as a "full" convolution of g
+        (a forward pass: im2col copies C_out*kh*kw planes of g) instead of col2im (which adds
+        C_in*kh*kw planes into dx). Copies are cheaper than adds, so pick it unless C_out > C_in.
+        It needs padding <= dilation*(kernel-1): the full convolution's own padding is the difference."""
+        (kh, kw), (dh, dw), (ph, pw) = self.geom.kernel, self.geom.dilation, self.padding
+        c_out, c_in = self.weight.shape[:2]
+        return self.geom.stride == (1, 1) and c_in >= c_out and ph <= dh * (kh - 1) and pw <= dw * (kw - 1)
 
     def backward(self, g):
         # BEGIN SOLUTION conv.conv2d_backward
@@ -54,7 +64,15 @@ class Conv2d(Function):
             dw = dw2.reshape(self.weight.shape)
         if need_b:
             db = g.sum(axis=(0, 2, 3))
-        if need_x:
+        if need_x and self._full_convolution_is_cheaper():
+            # dx = conv2d(g, W flipped in space with in/out swapped, padding d(k-1) - p):
+            # each input pixel gathers the gradients of the outputs whose windows held it.
+            (kh, kw), (dil_h, dil_w) = self.geom.kernel, self.geom.dilation
+            w_full = xp.ascontiguousarray(self.weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+            geom = Geometry((kh, kw), (1, 1), (dil_h, dil_w), self.x.shape[2:])
+            g_pad = _pad_hw(g, dil_h * (kh - 1) - ph, dil_w * (kw - 1) - pw)
+            dx = columns_matmul(g_pad, w_full.reshape(w_full.shape[0], -1), geom)
+        elif need_x:
             n, c, h, w = self.x.shape
             dx_pad = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
             dx = _crop_hw(matmul_col2im(g, w2, self.geom, dx_pad), ph, pw)

@@ -26,10 +26,10 @@ import numpy as np
 from .. import backend
 
 #: Upper bound for one chunk's column matrix. Tuned by benchmarks/bench_layers.py.
-COLUMN_BUDGET_BYTES = 8 * 2**20
+COLUMN_BUDGET_BYTES = 4 * 2**20
 #: ...but never fewer output positions per chunk than this: thinner GEMMs run far below peak
 #: (the budget alone would give 256-1024-channel layers chunks a few hundred columns wide).
-MIN_CHUNK_COLUMNS = 4096
+MIN_CHUNK_COLUMNS = 2048
 
 
 def pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
@@ -164,7 +164,13 @@ def columns_matmul(src_pad, weight2d, geom: Geometry, bias=None, dense=None, wei
     for n0, n1, r0, r1 in chunks(n, c, geom, src_pad.dtype.itemsize):
         shape = (c * geom.kernel[0] * geom.kernel[1], (n1 - n0) * (r1 - r0) * ow)
         cols = im2col(src_pad[n0:n1], geom, r0, r1, out=scratch("cols", shape, src_pad.dtype, xp))
-        if weight2d is not None:
+        if weight2d is not None and n1 - n0 == 1:
+            # one sample's rows [r0, r1) of y are an (O, rows*OW) matrix with row stride OH*OW:
+            # the product can be written straight into y, no copy
+            block = xp.matmul(weight2d, cols, out=y[n0, :, r0:r1].reshape(weight2d.shape[0], -1))
+            if bias is not None:
+                block += bias[:, None]
+        elif weight2d is not None:
             block = weight2d @ cols
             if bias is not None:
                 block += bias[:, None]
