@@ -211,16 +211,19 @@ class Tanh(Function):
 
 
 class ReLU(Function):
-    """out = max(x, 0).  Backward: dx = g where x > 0, else 0 (0 at x = 0, as PyTorch)."""
+    """out = max(x, 0).  Backward: dx = g where out > 0, else 0 (0 at x = 0, as PyTorch).
+
+    It saves its output, not x: out > 0 exactly where x > 0, and the next layer (a conv)
+    usually keeps the output anyway, so the saved array costs no extra memory."""
 
     def forward(self, x):
         xp = backend.array_module(x)
-        self.positive = x > 0
-        return xp.maximum(x, 0)
+        self.out = xp.maximum(x, 0)
+        return self.out
 
     def backward(self, g):
         # BEGIN SOLUTION autograd.elementwise
-        return (g * self.positive,)
+        return (g * (self.out > 0),)
         # END SOLUTION
 
 

@@ -70,7 +70,7 @@ class Function:
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
         out = Tensor._wrap(fn.forward(*arrays, **options))
         if _grad_enabled and any(fn.needs_input_grad):
-            fn.parents = tuple(inputs)
+            fn.parents = tuple(x._as_parent() if isinstance(x, Tensor) else x for x in inputs)
             out.requires_grad = True
             out._ctx = fn
         return out
@@ -136,13 +136,14 @@ class Tensor:
         self._data = _as_array(data, dtype, device)
         self.grad = None
         self._ctx: Function | None = None
+        self._stand_in: Tensor | None = None
         self._requires_grad = False
         self.requires_grad = requires_grad
 
     @classmethod
     def _wrap(cls, array):
         t = cls.__new__(cls)
-        t._data, t.grad, t._ctx, t._requires_grad = array, None, None, False
+        t._data, t.grad, t._ctx, t._stand_in, t._requires_grad = array, None, None, None, False
         return t
 
     # ---- basic attributes ------------------------------------------------------------
@@ -178,6 +179,8 @@ class Tensor:
         return self.shape[0]
 
     def __repr__(self):
+        if self._data is None:
+            return f"<graph stand-in for the output of {type(self._ctx).__name__}; its data is not kept>"
         grad = ", requires_grad=True" if self.requires_grad else ""
         dev = ", device='cuda'" if self.device == "cuda" else ""
         return f"tensor({backend.to_numpy(self._data)!r}{grad}{dev})"
@@ -221,6 +224,23 @@ class Tensor:
         self.grad = None
 
     # ---- the engine ------------------------------------------------------------------
+    def _as_parent(self) -> "Tensor":
+        """What an op's record keeps of this input.
+
+        A leaf is kept itself (backward fills in its ``.grad``). An intermediate result is
+        kept as a stand-in without data that knows only how it was made: the graph then does
+        not hold every intermediate array alive. ``relu(conv(x))`` frees conv's output as
+        soon as relu is done with it, unless some op saved it for its backward (PyTorch
+        does the same). One stand-in per tensor, so a tensor used twice is one node.
+        """
+        if self._ctx is None:
+            return self
+        if self._stand_in is None:
+            node = Tensor._wrap(None)
+            node._ctx, node._requires_grad = self._ctx, self._requires_grad
+            self._stand_in = node
+        return self._stand_in
+
     def backward(self, grad=None, retain_graph: bool = False):
         """Accumulate d(self)/d(leaf) * grad into ``leaf.grad`` for every leaf that requires grad.
 

@@ -119,3 +119,21 @@ def test_to_dtype_and_device_roundtrip(device):
     u = t.to(device).to(np.float64)
     assert u.dtype == np.float64 and u.device == device and u.requires_grad
     np.testing.assert_array_equal(u.numpy(), np.arange(4.0))
+
+
+@pytest.mark.autograd_toposort
+def test_graph_does_not_keep_intermediate_arrays_alive():
+    """An intermediate result that no op saved is freed once the user drops it (the graph
+    keeps a data-less stand-in), and backward still reaches every leaf through it."""
+    import gc
+    import weakref
+
+    x = mg.tensor(np.array([-1.0, 2.0, 3.0]), requires_grad=True)
+    h = x * 3.0 + 1.0  # Add saves no arrays; ReLU saves its own output, not h
+    h_array = weakref.ref(h.data)
+    y = (h.relu() + h).sum()  # h used twice: one node, two gradient contributions
+    del h
+    gc.collect()
+    assert h_array() is None, "the graph kept an intermediate array that no backward needs"
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 6.0, 6.0])

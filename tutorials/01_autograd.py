@@ -39,6 +39,11 @@ print("x.grad =", x.grad, " (expected 2x =", 2 * x.numpy(), ")")
 # `backward()` needs an order in which each tensor comes *before* the tensors it was made from,
 # so that its gradient is complete before it is passed on. minigrad finds it with an
 # iterative depth-first search (no recursion, so 10,000-op chains work).
+#
+# One detail: for an input that is itself an intermediate result (`c`, `d` below), the op
+# keeps a data-less *stand-in* that only knows how it was made (`c._ctx`). The graph then does
+# not keep every intermediate array alive (a U-Net would need twice the memory). So we name
+# the nodes of the order by the op that made them.
 
 # %%
 a = mg.tensor(np.array(2.0), requires_grad=True)
@@ -47,8 +52,9 @@ c = a * b
 d = c + a          # a is used twice: its gradient gets two contributions
 e = d.tanh()
 order = e._topological_order()
-names = {id(a): "a", id(b): "b", id(c): "c = a*b", id(d): "d = c+a", id(e): "e = tanh(d)"}
-print(" -> ".join(names[id(t)] for t in order))
+names = {id(a): "a", id(b): "b", id(c._ctx): "c = a*b", id(d._ctx): "d = c+a", id(e._ctx): "e = tanh(d)"}
+print(" -> ".join(names[id(t if t.is_leaf else t._ctx)] for t in order))
+print(order[1])  # the stand-in for d
 
 # %%
 positions = {"a": (0, 1), "b": (0, 0), "c = a*b": (1, 0.5), "d = c+a": (2, 1), "e = tanh(d)": (3, 1)}
