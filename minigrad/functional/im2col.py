@@ -167,7 +167,11 @@ def columns_matmul(src_pad, weight2d, geom: Geometry, bias=None, dense=None, wei
         if weight2d is not None and n1 - n0 == 1:
             # one sample's rows [r0, r1) of y are an (O, rows*OW) matrix with row stride OH*OW:
             # the product can be written straight into y, no copy
-            block = xp.matmul(weight2d, cols, out=y[n0, :, r0:r1].reshape(weight2d.shape[0], -1))
+            target = y[n0, :, r0:r1].reshape(weight2d.shape[0], -1)
+            block = xp.matmul(weight2d, cols, out=target)
+            if block is not target:  # an array module that returned a fresh array instead
+                target[...] = block
+                block = target
             if bias is not None:
                 block += bias[:, None]
         elif weight2d is not None:
@@ -190,7 +194,6 @@ def matmul_col2im(dense, weight2d, geom: Geometry, dst_pad):
     n, c = dst_pad.shape[:2]
     for n0, n1, r0, r1 in chunks(n, c, geom, dense.dtype.itemsize):
         shape = (weight2d.shape[1], (n1 - n0) * (r1 - r0) * geom.out_hw[1])
-        cols = scratch("dcols", shape, dense.dtype, xp)
-        xp.matmul(weight2d.T, _dense_chunk(dense, n0, n1, r0, r1), out=cols)
+        cols = xp.matmul(weight2d.T, _dense_chunk(dense, n0, n1, r0, r1), out=scratch("dcols", shape, dense.dtype, xp))
         col2im(cols, dst_pad[n0:n1], geom, r0, r1)
     return dst_pad
