@@ -351,3 +351,23 @@ def test_dropout_scales_and_routes_gradient():
     assert F.dropout(x, 0.3, training=False) is x
     with pytest.raises(ValueError, match=r"p must be in \[0, 1\], got 1.5"):
         F.dropout(x, 1.5)
+
+
+@pytest.mark.conv_im2col
+@given(n=st.integers(1, 4), c=st.integers(1, 600), oh=st.integers(1, 40), ow=st.integers(1, 600),
+       budget=st.sampled_from([1, 10_000, 4 * 2**20]), min_cols=st.sampled_from([1, 64, 2048]),
+       cap=st.sampled_from([1, 50_000, 24 * 2**20]))
+def test_chunks_tile_the_output_within_the_byte_bounds(n, c, oh, ow, budget, min_cols, cap, monkeypatch):
+    """Every (sample, output row) lands in exactly one chunk, and a chunk's column matrix stays
+    under MAX_COLUMN_BYTES unless a single output row is already larger."""
+    monkeypatch.setattr(im2col_module, "COLUMN_BUDGET_BYTES", budget)
+    monkeypatch.setattr(im2col_module, "MIN_CHUNK_COLUMNS", min_cols)
+    monkeypatch.setattr(im2col_module, "MAX_COLUMN_BYTES", cap)
+    geom = im2col_module.Geometry((3, 3), (1, 1), (1, 1), (oh, ow))
+    covered = np.zeros((n, oh), dtype=int)
+    row_bytes = c * 9 * ow * 4
+    for n0, n1, r0, r1 in im2col_module.chunks(n, c, geom, 4):
+        covered[n0:n1, r0:r1] += 1
+        chunk_bytes = (n1 - n0) * (r1 - r0) * row_bytes
+        assert chunk_bytes <= max(cap, budget, row_bytes), (n0, n1, r0, r1)
+    assert (covered == 1).all()

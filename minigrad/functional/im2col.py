@@ -30,6 +30,8 @@ COLUMN_BUDGET_BYTES = 4 * 2**20
 #: ...but never fewer output positions per chunk than this: thinner GEMMs run far below peak
 #: (the budget alone would give 256-1024-channel layers chunks a few hundred columns wide).
 MIN_CHUNK_COLUMNS = 2048
+#: ...and never more bytes than this, however few columns that leaves: it bounds the scratch memory.
+MAX_COLUMN_BYTES = 24 * 2**20
 
 
 def pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
@@ -78,14 +80,16 @@ class Geometry:
 
 
 def chunks(n_samples: int, channels: int, geom: Geometry, itemsize: int):
-    """Split the output into (n0, n1, r0, r1) pieces whose columns fit COLUMN_BUDGET_BYTES."""
+    """Split the output into (n0, n1, r0, r1) pieces whose columns fit COLUMN_BUDGET_BYTES
+    (widened to MIN_CHUNK_COLUMNS, capped at MAX_COLUMN_BYTES; one output row at the least)."""
     oh, ow = geom.out_hw
     row_bytes = channels * geom.kernel[0] * geom.kernel[1] * ow * itemsize
     sample_bytes = max(row_bytes * oh, 1)
     if sample_bytes <= COLUMN_BUDGET_BYTES:  # whole samples at once
         per = max(1, COLUMN_BUDGET_BYTES // sample_bytes)
         return [(n0, min(n0 + per, n_samples), 0, oh) for n0 in range(0, n_samples, per)]
-    rows = max(1, COLUMN_BUDGET_BYTES // max(row_bytes, 1), -(-MIN_CHUNK_COLUMNS // ow))
+    rows = max(COLUMN_BUDGET_BYTES // row_bytes, -(-MIN_CHUNK_COLUMNS // ow))
+    rows = max(1, min(rows, MAX_COLUMN_BYTES // row_bytes))
     return [(n, n + 1, r0, min(r0 + rows, oh)) for n in range(n_samples) for r0 in range(0, oh, rows)]
 
 
