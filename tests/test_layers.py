@@ -371,3 +371,20 @@ def test_chunks_tile_the_output_within_the_byte_bounds(n, c, oh, ow, budget, min
         chunk_bytes = (n1 - n0) * (r1 - r0) * row_bytes
         assert chunk_bytes <= max(cap, budget, row_bytes), (n0, n1, r0, r1)
     assert (covered == 1).all()
+
+
+@pytest.mark.conv_conv2d_backward
+@pytest.mark.conv_conv_transpose2d
+@pytest.mark.parametrize("thin", [0, 64], ids=["g@cols.T", "(cols@g.T).T"])
+@pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "conv_transpose2d"])
+def test_weight_gradient_in_both_product_orientations(thin, transpose, monkeypatch, torch):
+    """Layers with few output channels compute the weight gradient as a transposed product;
+    both orientations must give PyTorch's numbers."""
+    monkeypatch.setattr(im2col_module, "THIN_LAYER_CHANNELS", thin)
+    cfg = dict(x=(2, 3, 8, 7), w=(3, 4, 3, 2) if transpose else (4, 3, 3, 2), stride=(2, 1), padding=(1, 0),
+               dilation=(1, 1))
+    if transpose:
+        cfg["output_padding"] = (1, 0)
+    fn, fn_t = conv_fns(cfg, torch)
+    check_against_torch(torch, fn, fn_t, inputs_for(cfg, "cpu"), rtol=1e-10, atol=1e-11)
+    assert mg.gradcheck(fn, inputs_for(cfg, "cpu", seed=2), mode="directional", n_directions=2)

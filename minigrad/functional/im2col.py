@@ -32,6 +32,9 @@ COLUMN_BUDGET_BYTES = 4 * 2**20
 MIN_CHUNK_COLUMNS = 2048
 #: ...and never more bytes than this, however few columns that leaves: it bounds the scratch memory.
 MAX_COLUMN_BYTES = 24 * 2**20
+#: Weight gradients of layers with at most this many output channels use the transposed
+#: product (measured by benchmarks/bench_layers.py: faster below, slower above).
+THIN_LAYER_CHANNELS = 64
 
 
 def pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
@@ -184,7 +187,13 @@ def columns_matmul(src_pad, weight2d, geom: Geometry, bias=None, dense=None, wei
                 block += bias[:, None]
             y[n0:n1, :, r0:r1] = block.reshape(-1, n1 - n0, r1 - r0, ow).transpose(1, 0, 2, 3)
         if dense is not None:
-            weight_grad += _dense_chunk(dense, n0, n1, r0, r1) @ cols.T
+            g_chunk = _dense_chunk(dense, n0, n1, r0, r1)
+            if g_chunk.shape[0] <= THIN_LAYER_CHANNELS:
+                # (cols @ g^T)^T is the same g @ cols^T, in the orientation OpenBLAS runs
+                # up to 2x faster when g has few rows
+                weight_grad += (cols @ g_chunk.T).T
+            else:
+                weight_grad += g_chunk @ cols.T
     return y
 
 
