@@ -69,8 +69,26 @@ plt.title("col2im(ones): the centre pixel is in all 9 windows")
 plt.show()
 
 # %% [markdown]
+# ## The same input gradient, a second way
+# With stride 1 the input gradient is also a convolution: pad g by kernel-1 on every side and
+# slide the kernel flipped in space, with input and output channels swapped. Each input pixel
+# then gathers the gradients of exactly the outputs whose windows held it. minigrad uses this
+# form when C_in >= C_out, because im2col's copies of g are cheaper than col2im's adds.
+
+# %%
+w4 = rng.standard_normal((2, 3, 3, 3))  # C_out=2, C_in=3, 3x3
+g4 = rng.standard_normal((1, 2, 4, 4))  # the gradient of a (1, 3, 6, 6) input's 4x4 output
+geom4 = Geometry(kernel=(3, 3), stride=(1, 1), dilation=(1, 1), out_hw=(4, 4))
+via_col2im = col2im(w4.reshape(2, -1).T @ g4.reshape(2, -1), np.zeros((1, 3, 6, 6)), geom4, 0, 4)
+flipped = mg.tensor(w4[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).copy())  # (C_in, C_out, 3, 3)
+via_full_conv = F.conv2d(mg.tensor(g4), flipped, padding=2).numpy()
+print("largest difference:", np.abs(via_full_conv - via_col2im).max())
+
+# %% [markdown]
 # ## Exercises
 # 1. Change the stride to 2: how does the column matrix change? Redo the count picture.
 # 2. Why does minigrad rebuild the columns in chunks of output rows instead of once for the
 #    whole image? (Hint: 64 channels at 570x570 in float32.)
 # 3. Show numerically that col2im(im2col(x)) is *not* x.
+# 4. Why does the "full convolution" form of the input gradient need stride 1 here? (Hint: with
+#    stride 2, what would have to be inserted between g's values first?)
