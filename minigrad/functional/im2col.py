@@ -174,11 +174,7 @@ def columns_matmul(src_pad, weight2d, geom: Geometry, bias=None, dense=None, wei
         if weight2d is not None and n1 - n0 == 1:
             # one sample's rows [r0, r1) of y are an (O, rows*OW) matrix with row stride OH*OW:
             # the product can be written straight into y, no copy
-            target = y[n0, :, r0:r1].reshape(weight2d.shape[0], -1)
-            block = xp.matmul(weight2d, cols, out=target)
-            if block is not target:  # an array module that returned a fresh array instead
-                target[...] = block
-                block = target
+            block = xp.matmul(weight2d, cols, out=y[n0, :, r0:r1].reshape(weight2d.shape[0], -1))
             if bias is not None:
                 block += bias[:, None]
         elif weight2d is not None:
