@@ -4,6 +4,9 @@ Two configurations, float32:
   paper     depth 4, 64 base channels, 572x572, batch 1 (31 M parameters)
   teaching  depth 3, 16 base channels, 188x188, batch 8
 
+Also times NumPy's own matrix product on the step's convolution GEMM shapes in the same run:
+the floor an im2col framework cannot beat on this BLAS.
+
 Each framework runs in its own process (PyTorch's spinning OpenMP threads slow NumPy's
 BLAS when both share one). Peak memory is the process's peak resident size during the
 steps minus its resident size just before them (model and optimiser already built).
@@ -38,9 +41,52 @@ def peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def conv_gemms(depth, base, size, batch):
+    """(M, K, N) of each convolution's forward matrix product in the U-Net (valid 3x3 convs,
+    2x2 stride-2 up-convolutions, the 1x1 output); each backward does two more of the same size."""
+    gemms, s, c_in = [], size, 1
+    for level in range(depth + 1):
+        c = base * 2**level
+        gemms += [(c, 9 * c_in, batch * (s - 2) ** 2), (c, 9 * c, batch * (s - 4) ** 2)]
+        s, c_in = s - 4, c
+        if level < depth:
+            s //= 2
+    for level in reversed(range(depth)):
+        c = base * 2**level
+        gemms.append((4 * c, 2 * c, batch * s * s))  # up-convolution: (C_out*2*2, C_in) @ (C_in, H*W)
+        s *= 2
+        gemms += [(c, 18 * c, batch * (s - 2) ** 2), (c, 9 * c, batch * (s - 4) ** 2)]
+        s -= 4
+    gemms.append((2, base, batch * s * s))
+    return gemms
+
+
+def numpy_gemm_floor(name, repeats=3):
+    """Seconds NumPy's own float32 matrix product needs for a step's convolution GEMMs
+    (3 per layer: forward, weight gradient, input gradient), timed on 8192-column slices."""
+    import numpy as np
+
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(0)
+    total = 0.0
+    for m, k, n in conv_gemms(cfg["depth"], cfg["base"], cfg["size"], cfg["batch"]):
+        width = min(n, 8192)
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, width), dtype=np.float32)
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t0)
+        total += 3 * best * n / width
+    return {"seconds": total, "peak_mib": 0.0}
+
+
 def worker(framework, name, steps):
     import numpy as np
 
+    if framework == "numpy":
+        return numpy_gemm_floor(name)
     cfg = CONFIGS[name]
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal((cfg["batch"], 1, cfg["size"], cfg["size"]), dtype=np.float32)
@@ -134,7 +180,7 @@ def main():
     for name in names:
         res = {}
         for _ in range(args.rounds):  # alternate, keep the best: shared machines have noisy moments
-            for fw in ("minigrad", "torch"):
+            for fw in ("numpy", "minigrad", "torch"):
                 out = subprocess.run([sys.executable, __file__, "--worker", fw, name, "--steps", str(args.steps)],
                                      env=env, capture_output=True, text=True)
                 if out.returncode:
@@ -142,10 +188,12 @@ def main():
                     raise SystemExit(f"{fw} worker failed")
                 got = json.loads(out.stdout.strip().splitlines()[-1])
                 res[fw] = {k: min(v, res.get(fw, {}).get(k, float("inf"))) for k, v in got.items()}
-        m, t = res["minigrad"], res["torch"]
+        m, t, g = res["minigrad"], res["torch"], res["numpy"]
         print(f"{name:9s} step: minigrad {m['seconds']:.3f} s, torch {t['seconds']:.3f} s, "
               f"time ratio {m['seconds'] / t['seconds']:.2f} | peak memory: minigrad {m['peak_mib']:.0f} MiB, "
-              f"torch {t['peak_mib']:.0f} MiB, ratio {m['peak_mib'] / max(t['peak_mib'], 1):.2f}")
+              f"torch {t['peak_mib']:.0f} MiB, ratio {m['peak_mib'] / max(t['peak_mib'], 1):.2f}\n"
+              f"{'':9s} NumPy's matrix products alone (the step's conv GEMMs): {g['seconds']:.3f} s; "
+              f"minigrad / that {m['seconds'] / g['seconds']:.2f}, torch / that {t['seconds'] / g['seconds']:.2f}")
 
 
 if __name__ == "__main__":
