@@ -30,7 +30,8 @@ class Conv2d(Function):
     Backward, with cols = im2col(pad(x)) rebuilt chunk by chunk (not stored, to save memory):
         dW2 = g @ cols^T        db = g summed over (N, OH, OW)
         dx  = crop(col2im(W2^T @ g))
-    or, for stride 1, dx = conv2d(pad(g), W flipped and transposed): the same numbers, less copying.
+    or, for stride 1, from one im2col of pad(g) (the same numbers, less copying):
+        dx = conv2d(pad(g), W flipped and transposed)    dW (flipped, transposed) = x @ cols^T
     """
 
     def forward(self, x, weight, bias, stride, padding, dilation):
@@ -43,9 +44,10 @@ class Conv2d(Function):
         return columns_matmul(_pad_hw(x, ph, pw), weight.reshape(c_out, -1), self.geom, bias=bias)
 
     def _full_convolution_is_cheaper(self) -> bool:
-        """With stride 1 the input gradient can also be computed as a "full" convolution of g
-        (a forward pass: im2col copies C_out*kh*kw planes of g) instead of col2im (which adds
-        C_in*kh*kw planes into dx). Copies are cheaper than adds, so pick it unless C_out > C_in.
+        """With stride 1 both gradients can come from one im2col of the zero-padded g (copies of
+        C_out*kh*kw planes): dx as a "full" convolution of g, and dW from x and those same columns.
+        The other way rebuilds im2col(x) for dW (C_in*kh*kw planes) and adds C_in*kh*kw planes
+        into dx with col2im: more work unless C_out > C_in (measured by benchmarks/bench_layers.py).
         It needs padding <= dilation*(kernel-1): the full convolution's own padding is the difference."""
         (kh, kw), (dh, dw), (ph, pw) = self.geom.kernel, self.geom.dilation, self.padding
         c_out, c_in = self.weight.shape[:2]
@@ -57,22 +59,32 @@ class Conv2d(Function):
         need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
         need_b = self.has_bias and self.needs_input_grad[2]
         (ph, pw), w2 = self.padding, self.weight.reshape(self.weight.shape[0], -1)
+        c_out, c_in, kh, kw = self.weight.shape
         dx = dw = db = None
+        if need_b:
+            db = g.sum(axis=(0, 2, 3))
+        if need_x and self._full_convolution_is_cheaper():
+            # cols = im2col(g padded by d(k-1) - p), one column per input pixel (u, v): row (o, i, j)
+            # holds g[o, u - d(k-1-i) + p, v - d(k-1-j) + p], the output that saw x[u, v] through
+            # the kernel tap (k-1-i, k-1-j). So, with W_full = W flipped in space, in/out swapped:
+            #   dx = W_full2 @ cols            (C_in, C_out*kh*kw) @ (C_out*kh*kw, H*W)
+            #   dW_full2 = x @ cols^T          (C_in, H*W) @ (H*W, C_out*kh*kw)
+            # The padding ring of pad(x) is zero, so summing over x's own pixels is enough.
+            (dil_h, dil_w) = self.geom.dilation
+            w_full = xp.ascontiguousarray(self.weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+            geom = Geometry((kh, kw), (1, 1), (dil_h, dil_w), self.x.shape[2:])
+            g_pad = _pad_hw(g, dil_h * (kh - 1) - ph, dil_w * (kw - 1) - pw)
+            dw_full = xp.zeros((c_in, c_out * kh * kw), dtype=g.dtype) if need_w else None
+            dx = columns_matmul(g_pad, w_full.reshape(c_in, -1), geom,
+                                dense=self.x if need_w else None, weight_grad=dw_full)
+            if need_w:  # undo the flip and the swap: (C_in, C_out, kh, kw) -> (C_out, C_in, kh, kw)
+                dw = xp.ascontiguousarray(dw_full.reshape(c_in, c_out, kh, kw)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+            return dx, dw, db
         if need_w:
             dw2 = xp.zeros_like(w2)
             columns_matmul(_pad_hw(self.x, ph, pw), None, self.geom, dense=g, weight_grad=dw2)
             dw = dw2.reshape(self.weight.shape)
-        if need_b:
-            db = g.sum(axis=(0, 2, 3))
-        if need_x and self._full_convolution_is_cheaper():
-            # dx = conv2d(g, W flipped in space with in/out swapped, padding d(k-1) - p):
-            # each input pixel gathers the gradients of the outputs whose windows held it.
-            (kh, kw), (dil_h, dil_w) = self.geom.kernel, self.geom.dilation
-            w_full = xp.ascontiguousarray(self.weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-            geom = Geometry((kh, kw), (1, 1), (dil_h, dil_w), self.x.shape[2:])
-            g_pad = _pad_hw(g, dil_h * (kh - 1) - ph, dil_w * (kw - 1) - pw)
-            dx = columns_matmul(g_pad, w_full.reshape(w_full.shape[0], -1), geom)
-        elif need_x:
+        if need_x:
             n, c, h, w = self.x.shape
             dx_pad = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
             dx = _crop_hw(matmul_col2im(g, w2, self.geom, dx_pad), ph, pw)
