@@ -214,11 +214,12 @@ class ReLU(Function):
     """out = max(x, 0).  Backward: dx = g where out > 0, else 0 (0 at x = 0, as PyTorch).
 
     It saves its output, not x: out > 0 exactly where x > 0, and the next layer (a conv)
-    usually keeps the output anyway, so the saved array costs no extra memory."""
+    usually keeps the output anyway, so the saved array costs no extra memory. The backward
+    never needs x, which is why it may also run in place (``out=x``)."""
 
-    def forward(self, x):
+    def forward(self, x, out=None):
         xp = backend.array_module(x)
-        self.out = xp.maximum(x, 0)
+        self.out = xp.maximum(x, 0, out=out)
         return self.out
 
     def backward(self, g):
@@ -260,8 +261,11 @@ def tanh(x):
     return Tanh.apply(x)
 
 
-def relu(x):
-    return ReLU.apply(x)
+def relu(x, inplace: bool = False):
+    """max(x, 0). ``inplace=True`` overwrites x's array and returns x itself (PyTorch's
+    ``relu(x, inplace=True)``): it saves a fresh array per layer, e.g. right after a conv,
+    and is refused where x's old values may still be needed (``Function.apply_inplace``)."""
+    return ReLU.apply_inplace(x) if inplace else ReLU.apply(x)
 
 
 def sigmoid(x):

@@ -71,9 +71,39 @@ class Function:
         out = Tensor._wrap(fn.forward(*arrays, **options))
         if _grad_enabled and any(fn.needs_input_grad):
             fn.parents = tuple(x._as_parent() if isinstance(x, Tensor) else x for x in inputs)
+            for t in tensors:
+                t._recorded_use = True  # this op may have saved t's array for its backward
             out.requires_grad = True
             out._ctx = fn
         return out
+
+    @classmethod
+    def apply_inplace(cls, x, **options):
+        """Like ``apply`` for a one-input op whose forward writes into ``options["out"]``, here
+        x's own array: no new array, and ``x`` itself becomes the result (as PyTorch's ``relu_``).
+
+        Overwriting x is only safe while no recorded op may still need x's old values, so this
+        refuses (PyTorch checks the same thing later, with version counters):
+          * a leaf that requires grad (its old values are what the gradient is about), and
+          * any tensor an op has already used while recording the graph (it may have saved it).
+        """
+        if _grad_enabled:
+            if x.requires_grad and x._ctx is None:
+                raise RuntimeError(
+                    f"{cls.__name__} in place: x is a leaf that requires grad (shape {x.shape}); "
+                    "overwriting it would lose the values its gradient is about. Use the "
+                    "out-of-place op, or work under minigrad.no_grad()"
+                )
+            if x._recorded_use:
+                raise RuntimeError(
+                    f"{cls.__name__} in place: x (shape {x.shape}) is already an input of a recorded op, "
+                    "which may need its values for backward; use the out-of-place op"
+                )
+        out = cls.apply(x, out=x._data, **options)
+        # x takes over the result's identity: same array, and the record of this op, whose
+        # parent is the stand-in for x's old self (made by apply via x._as_parent()).
+        x._ctx, x._requires_grad, x._stand_in = out._ctx, out._requires_grad, None
+        return x
 
     def forward(self, *arrays, **options):  # pragma: no cover - documentation only
         raise NotImplementedError
@@ -137,6 +167,7 @@ class Tensor:
         self.grad = None
         self._ctx: Function | None = None
         self._stand_in: Tensor | None = None
+        self._recorded_use = False  # set once an op records this tensor as an input
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -144,6 +175,7 @@ class Tensor:
     def _wrap(cls, array):
         t = cls.__new__(cls)
         t._data, t.grad, t._ctx, t._stand_in, t._requires_grad = array, None, None, None, False
+        t._recorded_use = False
         return t
 
     # ---- basic attributes ------------------------------------------------------------
@@ -417,6 +449,10 @@ class Tensor:
 
     def relu(self):
         return ops.relu(self)
+
+    def relu_(self):
+        """max(self, 0) written into this tensor's own array (see ``Function.apply_inplace``)."""
+        return ops.relu(self, inplace=True)
 
 
 def _data_of(x):

@@ -137,3 +137,56 @@ def test_graph_does_not_keep_intermediate_arrays_alive():
     assert h_array() is None, "the graph kept an intermediate array that no backward needs"
     y.backward()
     np.testing.assert_array_equal(x.grad, [3.0, 6.0, 6.0])
+
+
+@pytest.mark.autograd_elementwise
+def test_relu_in_place_is_relu_without_a_new_array(torch):
+    """relu(h, inplace=True) overwrites h's array, returns h itself as the result, and gives
+    the out-of-place gradients (and PyTorch's relu_ ones) through the graph before it."""
+    rng = np.random.default_rng(0)
+    x0, w0, c = rng.standard_normal((4, 5)), rng.standard_normal((5, 3)), rng.standard_normal((4, 3))
+
+    def run(inplace):
+        x, w = mg.tensor(x0, requires_grad=True), mg.tensor(w0, requires_grad=True)
+        h = x @ w
+        array = h.data
+        r = mg.functional.relu(h, inplace=inplace)
+        ((r * c).sum() + (r * r).sum()).backward()
+        return r, h, array, x.grad, w.grad
+
+    r, h, array, gx, gw = run(True)
+    assert r is h and r.data is array, "in place must reuse the input's tensor and array"
+    r_ref, _, _, gx_ref, gw_ref = run(False)
+    np.testing.assert_array_equal(r.data, r_ref.data)
+    np.testing.assert_array_equal(gx, gx_ref)
+    np.testing.assert_array_equal(gw, gw_ref)
+
+    xt, wt = torch.tensor(x0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    rt = torch.relu_(xt @ wt)
+    ((rt * torch.tensor(c)).sum() + (rt * rt).sum()).backward()
+    np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gw, wt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+    x = mg.tensor(x0, requires_grad=True)
+    assert mg.gradcheck(lambda x: mg.nn.ReLU(inplace=True)(x * 2.0 - 0.5), [x])
+
+
+@pytest.mark.autograd_elementwise
+def test_relu_in_place_refuses_to_lose_values_backward_needs():
+    x = mg.tensor(np.array([-1.0, 2.0]), requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf that requires grad"):
+        x.relu_()
+    h = x * 3.0
+    y = h * h  # Mul saved h's array for its backward
+    with pytest.raises(RuntimeError, match="already an input of a recorded op"):
+        mg.functional.relu(h, inplace=True)
+    const = mg.tensor(np.array([-1.0, 1.0]))
+    z = const * x  # x needs a gradient, so Mul saved const's array
+    with pytest.raises(RuntimeError, match="already an input"):
+        const.relu_()
+    y.sum().backward()
+    z.sum().backward()
+    np.testing.assert_array_equal(x.grad, [-18.0 - 1.0, 36.0 + 1.0])  # d(9x^2)/dx = 18x, plus const
+    with mg.no_grad():  # no graph, nothing to protect
+        assert x.relu_() is x
+    np.testing.assert_array_equal(x.data, [0.0, 2.0])

@@ -31,7 +31,8 @@ class DoubleConv(nn.Module):
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=padding)
 
     def forward(self, x):
-        return F.relu(self.conv2(F.relu(self.conv1(x))))
+        # in place: a conv's fresh output has no other use, so ReLU need not allocate another
+        return F.relu(self.conv2(F.relu(self.conv1(x), inplace=True)), inplace=True)
 
 
 class UpBlock(nn.Module):

@@ -38,8 +38,17 @@ class Linear(Module):
 
 
 class ReLU(Module):
+    """max(x, 0); ``inplace=True`` overwrites the input (see ``minigrad.functional.relu``)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
-        return F.relu(x)
+        return F.relu(x, inplace=self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class Dropout(Module):
