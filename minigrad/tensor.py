@@ -99,10 +99,13 @@ class Function:
                     f"{cls.__name__} in place: x (shape {x.shape}) is already an input of a recorded op, "
                     "which may need its values for backward; use the out-of-place op"
                 )
-        out = cls.apply(x, out=x._data, **options)
-        # x takes over the result's identity: same array, and the record of this op, whose
+        writable = backend.is_array(x._data) and x._data.ndim > 0 and getattr(x._data.flags, "writeable", True)
+        # (a 0-d result may be a NumPy scalar, and a broadcast view is read-only: those get a
+        # new array, bound to x below)
+        out = cls.apply(x, out=x._data if writable else None, **options)
+        # x takes over the result's identity: its array, and the record of this op, whose
         # parent is the stand-in for x's old self (made by apply via x._as_parent()).
-        x._ctx, x._requires_grad, x._stand_in = out._ctx, out._requires_grad, None
+        x._data, x._ctx, x._requires_grad, x._stand_in = out._data, out._ctx, out._requires_grad, None
         return x
 
     def forward(self, *arrays, **options):  # pragma: no cover - documentation only

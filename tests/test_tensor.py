@@ -190,3 +190,19 @@ def test_relu_in_place_refuses_to_lose_values_backward_needs():
     with mg.no_grad():  # no graph, nothing to protect
         assert x.relu_() is x
     np.testing.assert_array_equal(x.data, [0.0, 2.0])
+
+
+@pytest.mark.autograd_elementwise
+def test_relu_in_place_on_a_scalar_result_or_a_read_only_view():
+    """A 0-d result may be a NumPy scalar and a broadcast view is read-only: the result is then
+    a new array bound to x, with the same values and gradients."""
+    a = mg.tensor(np.array(-2.0), requires_grad=True)
+    h = a * 3.0
+    assert mg.functional.relu(h, inplace=True) is h and h.item() == 0.0
+    b = mg.tensor(np.array(2.0), requires_grad=True)
+    h = b * 3.0
+    (h.relu_() * 2.0).backward()
+    assert h.item() == 6.0 and b.grad == 6.0
+    view = mg.tensor(np.broadcast_to(np.array([-1.0, 1.0]), (2, 2)))
+    assert not view.data.flags.writeable
+    np.testing.assert_array_equal(view.relu_().data, [[0.0, 1.0], [0.0, 1.0]])

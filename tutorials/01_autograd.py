@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import minigrad as mg
+import minigrad.functional as F
 
 # %% [markdown]
 # ## A Function: forward and backward together
@@ -82,6 +83,24 @@ expected = (1 - np.tanh(d.item()) ** 2) * (b.item() + 1)
 print("a.grad =", a.grad, " expected", expected)
 (a * 1.0).backward()
 print("after one more backward, a.grad =", a.grad, "(accumulated); zero it with a.zero_grad()")
+
+# %% [markdown]
+# ## In place, and when it is refused
+# `F.relu(h, inplace=True)` writes max(h, 0) into h's own array and returns h, now the ReLU's
+# output (the U-Net does this after every convolution: one array less per layer). Overwriting
+# is only safe while nothing recorded still needs h's old values, so minigrad refuses it for a
+# leaf that requires grad and for a tensor some op has already used (which may have saved it).
+
+# %%
+h = a * 3.0
+r = F.relu(h, inplace=True)
+print("same tensor:", r is h, " value:", r.item())
+h2 = a * 3.0
+s = h2 * h2  # Mul keeps h2's array for its backward
+try:
+    F.relu(h2, inplace=True)
+except RuntimeError as err:
+    print("refused:", err)
 
 # %% [markdown]
 # ## Exercises

@@ -74,6 +74,11 @@ plt.show()
 # slide the kernel flipped in space, with input and output channels swapped. Each input pixel
 # then gathers the gradients of exactly the outputs whose windows held it. minigrad uses this
 # form when C_in >= C_out, because im2col's copies of g are cheaper than col2im's adds.
+#
+# The same columns of padded g give the weight gradient too, so the backward needs no second
+# im2col (of x): column (u, v) holds every output gradient that saw pixel x[u, v], and
+# multiplying by x's pixels sums exactly the products dW needs. The result comes out flipped and
+# transposed, like the kernel that made it.
 
 # %%
 w4 = rng.standard_normal((2, 3, 3, 3))  # C_out=2, C_in=3, 3x3
@@ -84,6 +89,14 @@ flipped = mg.tensor(w4[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).copy())  # (C_in,
 via_full_conv = F.conv2d(mg.tensor(g4), flipped, padding=2).numpy()
 print("largest difference:", np.abs(via_full_conv - via_col2im).max())
 
+# %%
+x4 = rng.standard_normal((1, 3, 6, 6))
+g_cols = im2col(np.pad(g4, ((0, 0), (0, 0), (2, 2), (2, 2))), Geometry((3, 3), (1, 1), (1, 1), (6, 6)), 0, 6)
+dw_flipped = x4.reshape(3, -1) @ g_cols.T  # (C_in, 36) @ (36, C_out*3*3)
+dw_from_g_cols = dw_flipped.reshape(3, 2, 3, 3)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+dw_from_x_cols = g4.reshape(2, -1) @ im2col(x4, geom4, 0, 4).T  # the textbook way: g @ im2col(x)^T
+print("largest difference:", np.abs(dw_from_g_cols - dw_from_x_cols.reshape(2, 3, 3, 3)).max())
+
 # %% [markdown]
 # ## Exercises
 # 1. Change the stride to 2: how does the column matrix change? Redo the count picture.
@@ -92,3 +105,5 @@ print("largest difference:", np.abs(via_full_conv - via_col2im).max())
 # 3. Show numerically that col2im(im2col(x)) is *not* x.
 # 4. Why does the "full convolution" form of the input gradient need stride 1 here? (Hint: with
 #    stride 2, what would have to be inserted between g's values first?)
+# 5. Check the weight-gradient cell's claim by hand for one entry: which products of x and g
+#    does dW[0, 0, 0, 0] sum, and where do they sit in g_cols?
