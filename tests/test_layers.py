@@ -3,7 +3,7 @@ and activations over them. float64 gradcheck over hypothesis-drawn configuration
 PyTorch as an oracle at rounding level (float64) and float32 rounding (float32)."""
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 import minigrad as mg
@@ -358,6 +358,7 @@ def test_dropout_scales_and_routes_gradient():
 @given(n=st.integers(1, 4), c=st.integers(1, 600), oh=st.integers(1, 40), ow=st.integers(1, 600),
        budget=st.sampled_from([1, 10_000, 4 * 2**20]), min_cols=st.sampled_from([1, 64, 2048]),
        cap=st.sampled_from([1, 50_000, 24 * 2**20]))
+@example(n=1, c=512, oh=64, ow=64, budget=4 * 2**20, min_cols=2048, cap=24 * 2**20)  # a deep U-Net layer
 def test_chunks_tile_the_output_within_the_byte_bounds(n, c, oh, ow, budget, min_cols, cap, monkeypatch):
     """Every (sample, output row) lands in exactly one chunk, and a chunk's column matrix stays
     under MAX_COLUMN_BYTES unless a single output row is already larger."""
@@ -367,11 +368,16 @@ def test_chunks_tile_the_output_within_the_byte_bounds(n, c, oh, ow, budget, min
     geom = im2col_module.Geometry((3, 3), (1, 1), (1, 1), (oh, ow))
     covered = np.zeros((n, oh), dtype=int)
     row_bytes = c * 9 * ow * 4
+    rows_per_sample = {}
     for n0, n1, r0, r1 in im2col_module.chunks(n, c, geom, 4):
         covered[n0:n1, r0:r1] += 1
         chunk_bytes = (n1 - n0) * (r1 - r0) * row_bytes
         assert chunk_bytes <= max(cap, budget, row_bytes), (n0, n1, r0, r1)
+        if n1 - n0 == 1:
+            rows_per_sample.setdefault(n0, []).append(r1 - r0)
     assert (covered == 1).all()
+    for sizes in rows_per_sample.values():  # evened out: no thin chunk at the end
+        assert max(sizes) - min(sizes) <= 1, sizes
 
 
 @pytest.mark.conv_conv2d_backward

@@ -81,7 +81,8 @@ class Geometry:
 
 def chunks(n_samples: int, channels: int, geom: Geometry, itemsize: int):
     """Split the output into (n0, n1, r0, r1) pieces whose columns fit COLUMN_BUDGET_BYTES
-    (widened to MIN_CHUNK_COLUMNS, capped at MAX_COLUMN_BYTES; one output row at the least)."""
+    (widened to MIN_CHUNK_COLUMNS, capped at MAX_COLUMN_BYTES; one output row at the least;
+    a sample's chunks evened out)."""
     oh, ow = geom.out_hw
     row_bytes = channels * geom.kernel[0] * geom.kernel[1] * ow * itemsize
     sample_bytes = max(row_bytes * oh, 1)
@@ -90,7 +91,11 @@ def chunks(n_samples: int, channels: int, geom: Geometry, itemsize: int):
         return [(n0, min(n0 + per, n_samples), 0, oh) for n0 in range(0, n_samples, per)]
     rows = max(COLUMN_BUDGET_BYTES // row_bytes, -(-MIN_CHUNK_COLUMNS // ow))
     rows = max(1, min(rows, MAX_COLUMN_BYTES // row_bytes))
-    return [(n, n + 1, r0, min(r0 + rows, oh)) for n in range(n_samples) for r0 in range(0, oh, rows)]
+    # as many chunks as that takes, evened out (sizes differ by at most one row): a thin last
+    # chunk would be a slow matrix product (512 channels at 64 rows: 21+21+21+1 -> 16+16+16+16)
+    k = -(-oh // rows)
+    bounds = [b * oh // k for b in range(k + 1)]
+    return [(n, n + 1, r0, r1) for n in range(n_samples) for r0, r1 in zip(bounds, bounds[1:])]
 
 
 _scratch: dict = {}
