@@ -41,7 +41,7 @@ class Conv2d(Function):
         ow = conv_output_size(x.shape[3], kw, stride[1], pw, dilation[1])
         self.geom = Geometry((kh, kw), stride, dilation, (oh, ow))
         self.x, self.weight, self.padding, self.has_bias = x, weight, padding, bias is not None
-        return columns_matmul(_pad_hw(x, ph, pw), weight.reshape(c_out, -1), self.geom, bias=bias)
+        return columns_matmul(_pad_hw(x, ph, pw), weight.reshape(c_out, -1), self.geom, bias=bias)[0]
 
     def _full_convolution_is_cheaper(self) -> bool:
         """With stride 1 both gradients can come from one im2col of the zero-padded g (copies of
@@ -74,16 +74,13 @@ class Conv2d(Function):
             w_full = xp.ascontiguousarray(self.weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
             geom = Geometry((kh, kw), (1, 1), (dil_h, dil_w), self.x.shape[2:])
             g_pad = _pad_hw(g, dil_h * (kh - 1) - ph, dil_w * (kw - 1) - pw)
-            dw_full = xp.zeros((c_in, c_out * kh * kw), dtype=g.dtype) if need_w else None
-            dx = columns_matmul(g_pad, w_full.reshape(c_in, -1), geom,
-                                dense=self.x if need_w else None, weight_grad=dw_full)
-            if need_w:  # undo the flip and the swap: (C_in, C_out, kh, kw) -> (C_out, C_in, kh, kw)
-                dw = xp.ascontiguousarray(dw_full.reshape(c_in, c_out, kh, kw)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+            dx, cols_x = columns_matmul(g_pad, w_full.reshape(c_in, -1), geom, dense=self.x if need_w else None)
+            if need_w:  # cols @ x^T is (C_out*kh*kw, C_in) with the taps flipped: undo the flip
+                dw = xp.ascontiguousarray(cols_x.reshape(c_out, kh, kw, c_in)[:, ::-1, ::-1].transpose(0, 3, 1, 2))
             return dx, dw, db
         if need_w:
-            dw2 = xp.zeros_like(w2)
-            columns_matmul(_pad_hw(self.x, ph, pw), None, self.geom, dense=g, weight_grad=dw2)
-            dw = dw2.reshape(self.weight.shape)
+            _, cols_g = columns_matmul(_pad_hw(self.x, ph, pw), None, self.geom, dense=g)
+            dw = xp.ascontiguousarray(cols_g.T).reshape(self.weight.shape)  # (C_in*kh*kw, C_out)^T
         if need_x:
             n, c, h, w = self.x.shape
             dx_pad = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
@@ -124,15 +121,9 @@ class ConvTranspose2d(Function):
         need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
         need_b = self.has_bias and self.needs_input_grad[2]
         (ph, pw), w2 = self.padding, self.weight.reshape(self.weight.shape[0], -1)
-        dw2 = xp.zeros_like(w2) if need_w else None
-        dx = columns_matmul(
-            _pad_hw(g, ph, pw),
-            w2 if need_x else None,
-            self.geom,
-            dense=self.x if need_w else None,
-            weight_grad=dw2,
-        )
-        dw = dw2.reshape(self.weight.shape) if need_w else None
+        dx, cols_x = columns_matmul(_pad_hw(g, ph, pw), w2 if need_x else None, self.geom,
+                                    dense=self.x if need_w else None)
+        dw = xp.ascontiguousarray(cols_x.T).reshape(self.weight.shape) if need_w else None  # (C_out*kh*kw, C_in)^T
         db = g.sum(axis=(0, 2, 3)) if need_b else None
         return dx, dw, db
         # END SOLUTION

@@ -155,19 +155,21 @@ def _dense_chunk(dense, n0, n1, r0, r1):
     return part.transpose(1, 0, 2, 3).reshape(part.shape[1], -1)
 
 
-def columns_matmul(src_pad, weight2d, geom: Geometry, bias=None, dense=None, weight_grad=None):
+def columns_matmul(src_pad, weight2d, geom: Geometry, bias=None, dense=None):
     """For every chunk: cols = im2col(src_pad), then
 
-    * if ``weight2d`` (O, C*kh*kw) is given:  y[chunk] = weight2d @ cols (+ bias)  -> returns y (N, O, OH, OW)
-    * if ``dense`` (N, O', OH, OW) is given:  weight_grad (O', C*kh*kw) += dense[chunk] @ cols^T
+    * if ``weight2d`` (O, C*kh*kw) is given:  y[chunk] = weight2d @ cols (+ bias)
+    * if ``dense`` (N, O', OH, OW) is given:  cols_dense += cols @ dense[chunk]^T   (C*kh*kw, O')
 
+    Returns ``(y, cols_dense)``: y (N, O, OH, OW) or None, and cols_dense, the transpose of the
+    weight-gradient product dense @ cols^T (the caller lays it out as its weight), or None.
     conv2d's forward and both its gradients, and conv_transpose2d's input and weight
     gradients, are all this one routine.
     """
     xp = backend.array_module(src_pad)
     n, c = src_pad.shape[:2]
     oh, ow = geom.out_hw
-    y = grad_t = None
+    y = cols_dense = None
     if weight2d is not None:
         y = xp.empty((n, weight2d.shape[0], oh, ow), dtype=src_pad.dtype)
     for n0, n1, r0, r1 in chunks(n, c, geom, src_pad.dtype.itemsize):
@@ -185,16 +187,14 @@ def columns_matmul(src_pad, weight2d, geom: Geometry, bias=None, dense=None, wei
                 block += bias[:, None]
             y[n0:n1, :, r0:r1] = block.reshape(-1, n1 - n0, r1 - r0, ow).transpose(1, 0, 2, 3)
         if dense is not None:
-            # Accumulate the transpose, cols @ g^T (C*kh*kw, O'): OpenBLAS runs this orientation
-            # 5-25% faster than g @ cols^T, and the sum over chunks stays a contiguous add.
+            # cols @ g^T rather than g @ cols^T: OpenBLAS runs this orientation 5-25% faster,
+            # and the sum over chunks stays a contiguous add
             g_chunk = _dense_chunk(dense, n0, n1, r0, r1)
-            if grad_t is None:
-                grad_t = cols @ g_chunk.T
+            if cols_dense is None:
+                cols_dense = cols @ g_chunk.T
             else:
-                grad_t += xp.matmul(cols, g_chunk.T, out=scratch("grad_t", grad_t.shape, grad_t.dtype, xp))
-    if grad_t is not None:
-        weight_grad += grad_t.T
-    return y
+                cols_dense += xp.matmul(cols, g_chunk.T, out=scratch("cols_dense", cols_dense.shape, cols.dtype, xp))
+    return y, cols_dense
 
 
 def matmul_col2im(dense, weight2d, geom: Geometry, dst_pad):
