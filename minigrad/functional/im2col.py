@@ -192,8 +192,8 @@ def columns_matmul(src_pad, weight2d, geom: Geometry, bias=None, dense=None):
             g_chunk = _dense_chunk(dense, n0, n1, r0, r1)
             if cols_dense is None:
                 cols_dense = cols @ g_chunk.T
-            else:
-                cols_dense += xp.matmul(cols, g_chunk.T, out=scratch("cols_dense", cols_dense.shape, cols.dtype, xp))
+            else:  # a temporary, not a scratch buffer: it is weight-sized (38 MB at 1024 channels)
+                cols_dense += cols @ g_chunk.T
     return y, cols_dense
 
 
