@@ -46,6 +46,24 @@ def test_to_float64_and_state_dict_roundtrip(tmp_path):
     assert not any(name.startswith(".tmp") for name in os.listdir(tmp_path))  # atomic write left nothing
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file permissions")
+def test_atomic_write_gives_the_permissions_open_would(tmp_path):
+    """The temporary file behind an atomic write is private (0600); the renamed result must
+    not be: a checkpoint or figure gets 0666 minus the umask, like any file open() makes."""
+    old_umask = os.umask(0o022)
+    try:
+        mg.save({"w": np.ones(3)}, tmp_path / "ckpt.npz")
+        with open(tmp_path / "plain.npz", "wb"):
+            pass
+        os.umask(0o077)
+        mg.save({"w": np.ones(3)}, tmp_path / "private.npz")
+    finally:
+        os.umask(old_umask)
+    mode = lambda name: (tmp_path / name).stat().st_mode & 0o777  # noqa: E731
+    assert mode("ckpt.npz") == mode("plain.npz") == 0o644
+    assert mode("private.npz") == 0o600
+
+
 def test_load_state_dict_names_the_first_mismatch(tmp_path):
     m = Tiny()
     state = dict(m.state_dict())
