@@ -109,6 +109,33 @@ def gradcheck(
     return _directional(fn, inputs, targets, index_of, out0, xp, rng, eps, atol, rtol, n_directions, raise_exception)
 
 
+def central_difference(fn, inputs, t, eps):
+    """The numeric Jacobian of ``fn(*inputs)`` with respect to the tensor ``t`` (one of the
+    inputs), one column per element of t:
+
+        J[:, j] = (f(x + eps e_j) - f(x - eps e_j)) / (2 eps)        (n_out, t.size)
+
+    where f(...) is ``_value(fn, inputs)`` (the output's array, computed without a graph, as
+    a copy) flattened, and x + eps e_j means element j of ``t.data`` raised by eps. ``t.data``
+    is contiguous, so ``t.data.reshape(-1)`` is a view: writing into it perturbs the input.
+    Every element must hold its original value again when this returns.
+    """
+    # BEGIN TASK gradcheck.central_difference
+    flat = t.data.reshape(-1)
+    columns = []
+    for j in range(t.size):
+        original = flat[j].copy()
+        flat[j] = original + eps
+        plus = _value(fn, inputs)
+        flat[j] = original - eps
+        minus = _value(fn, inputs)
+        flat[j] = original
+        columns.append(((plus - minus) / (2 * eps)).reshape(-1))
+    xp = backend.array_module(t.data)
+    return xp.stack(columns, axis=1) if columns else xp.zeros((_value(fn, inputs).size, 0))
+    # END TASK
+
+
 def _full(fn, inputs, targets, index_of, out0, xp, eps, atol, rtol, raise_exception):
     n_out = out0.size
     analytic = [np.zeros((n_out, t.size)) for t in targets]
@@ -118,17 +145,8 @@ def _full(fn, inputs, targets, index_of, out0, xp, eps, atol, rtol, raise_except
         for a, g in zip(analytic, _analytic(fn, inputs, targets, v)):
             a[k] = backend.to_numpy(g).ravel()
     for t, a in zip(targets, analytic):
-        numeric = np.zeros_like(a)
-        t.data = backend.array_module(t.data).ascontiguousarray(t.data)
-        flat = t.data.reshape(-1)  # a view: perturbing it perturbs the input
-        for j in range(t.size):
-            original = flat[j].copy()
-            flat[j] = original + eps
-            plus = _value(fn, inputs)
-            flat[j] = original - eps
-            minus = _value(fn, inputs)
-            flat[j] = original
-            numeric[:, j] = backend.to_numpy((plus - minus) / (2 * eps)).ravel()
+        t.data = backend.array_module(t.data).ascontiguousarray(t.data)  # so reshape(-1) is a view
+        numeric = backend.to_numpy(central_difference(fn, inputs, t, eps)).reshape(a.shape)
         bad = np.abs(a - numeric) > atol + rtol * np.abs(numeric)
         if bad.any():
             err = np.where(bad, np.abs(a - numeric), -1)

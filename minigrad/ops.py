@@ -47,9 +47,9 @@ class Add(Function):
         return a + b
 
     def backward(self, g):
-        # BEGIN SOLUTION autograd.elementwise
+        # BEGIN TASK autograd.elementwise
         return unbroadcast(g, self.shapes[0]), unbroadcast(g, self.shapes[1])
-        # END SOLUTION
+        # END TASK
 
 
 class Sub(Function):
@@ -60,10 +60,10 @@ class Sub(Function):
         return a - b
 
     def backward(self, g):
-        # BEGIN SOLUTION autograd.elementwise
+        # BEGIN TASK autograd.elementwise
         db = -unbroadcast(g, self.shapes[1]) if self.needs_input_grad[1] else None
         return unbroadcast(g, self.shapes[0]), db
-        # END SOLUTION
+        # END TASK
 
 
 class Mul(Function):
@@ -74,11 +74,11 @@ class Mul(Function):
         return a * b
 
     def backward(self, g):
-        # BEGIN SOLUTION autograd.elementwise
+        # BEGIN TASK autograd.elementwise
         da = unbroadcast(g * self.b, _shape(self.a)) if self.needs_input_grad[0] else None
         db = unbroadcast(g * self.a, _shape(self.b)) if self.needs_input_grad[1] else None
         return da, db
-        # END SOLUTION
+        # END TASK
 
 
 class Div(Function):
@@ -90,11 +90,11 @@ class Div(Function):
         return self.out
 
     def backward(self, g):
-        # BEGIN SOLUTION autograd.elementwise
+        # BEGIN TASK autograd.elementwise
         da = unbroadcast(g / self.b, _shape(self.a)) if self.needs_input_grad[0] else None
         db = unbroadcast(-g * self.out / self.b, _shape(self.b)) if self.needs_input_grad[1] else None
         return da, db
-        # END SOLUTION
+        # END TASK
 
 
 class Pow(Function):
@@ -106,7 +106,7 @@ class Pow(Function):
         return self.out
 
     def backward(self, g):
-        # BEGIN SOLUTION autograd.elementwise
+        # BEGIN TASK autograd.elementwise
         a, b = self.a, self.b
         da = unbroadcast(g * b * a ** (b - 1), _shape(a)) if self.needs_input_grad[0] else None
         db = None
@@ -114,7 +114,7 @@ class Pow(Function):
             xp = backend.array_module(self.out)
             db = unbroadcast(g * self.out * xp.log(a), _shape(b))
         return da, db
-        # END SOLUTION
+        # END TASK
 
 
 def _binary(fn_cls, name, a, b):
@@ -170,9 +170,9 @@ class Exp(Function):
         return self.out
 
     def backward(self, g):
-        # BEGIN SOLUTION autograd.elementwise
+        # BEGIN TASK autograd.elementwise
         return (g * self.out,)
-        # END SOLUTION
+        # END TASK
 
 
 class Log(Function):
@@ -183,9 +183,9 @@ class Log(Function):
         return backend.array_module(x).log(x)
 
     def backward(self, g):
-        # BEGIN SOLUTION autograd.elementwise
+        # BEGIN TASK autograd.elementwise
         return (g / self.x,)
-        # END SOLUTION
+        # END TASK
 
 
 class Sqrt(Function):
@@ -223,9 +223,9 @@ class ReLU(Function):
         return self.out
 
     def backward(self, g):
-        # BEGIN SOLUTION autograd.elementwise
+        # BEGIN TASK autograd.elementwise
         return (g * (self.out > 0),)
-        # END SOLUTION
+        # END TASK
 
 
 class Sigmoid(Function):
@@ -286,12 +286,12 @@ class MatMul(Function):
         return a @ b
 
     def backward(self, g):
-        # BEGIN SOLUTION autograd.matmul
+        # BEGIN TASK autograd.matmul
         a, b = self.a, self.b
         da = unbroadcast(g @ b.swapaxes(-1, -2), a.shape) if self.needs_input_grad[0] else None
         db = unbroadcast(a.swapaxes(-1, -2) @ g, b.shape) if self.needs_input_grad[1] else None
         return da, db
-        # END SOLUTION
+        # END TASK
 
 
 def matmul(a, b):

@@ -96,6 +96,9 @@ class SGD(Optimizer):
         super().__init__(params, lr=float(lr), momentum=float(momentum), weight_decay=float(weight_decay), nesterov=bool(nesterov))
 
     def _update(self, i, p):
+        """Update p.data in place from p.grad. The momentum buffer of parameter i lives in
+        self.state["momentum_buffer"][i] (None before the first step)."""
+        # BEGIN TASK optim.sgd
         g = p.grad
         if self.weight_decay:
             g = g + self.weight_decay * p.data
@@ -108,6 +111,7 @@ class SGD(Optimizer):
                 buf += g
             g = g + self.momentum * buf if self.nesterov else buf
         p.data -= p.dtype.type(self.lr) * g
+        # END TASK
 
 
 class Adam(Optimizer):
@@ -127,6 +131,10 @@ class Adam(Optimizer):
         super().__init__(params, lr=float(lr), betas=(float(b1), float(b2)), eps=float(eps), weight_decay=float(weight_decay))
 
     def _update(self, i, p):
+        """Update p.data in place from p.grad. m and v of parameter i live in
+        self.state["exp_avg"][i] and self.state["exp_avg_sq"][i] (None before the first
+        step); self.step_count is t, already counting this step (1 at the first)."""
+        # BEGIN TASK optim.adam
         xp = backend.array_module(p.data)
         b1, b2 = self.betas
         g = p.grad
@@ -144,3 +152,4 @@ class Adam(Optimizer):
         step_size = self.lr / (1 - b1**t)
         denom = xp.sqrt(v) / np.sqrt(1 - b2**t) + self.eps
         p.data -= (step_size * (m / denom)).astype(p.dtype, copy=False)
+        # END TASK

@@ -329,7 +329,7 @@ class Tensor:
         Iterative depth-first search (an explicit stack, not recursion), so a chain of
         10,000 ops does not hit Python's recursion limit.
         """
-        # BEGIN SOLUTION autograd.toposort
+        # BEGIN TASK autograd.toposort
         order, visited = [], set()
         stack = [(self, False)]
         while stack:
@@ -347,7 +347,7 @@ class Tensor:
                         stack.append((parent, False))
         order.reverse()  # post-order puts inputs first; backward needs outputs first
         return order
-        # END SOLUTION
+        # END TASK
 
     # ---- operators (the ops themselves live in ops.py) ---------------------------------
     def __add__(self, other):

@@ -45,10 +45,10 @@ class UpBlock(nn.Module):
 
     def forward(self, x, skip):
         x = self.up(x)
-        # BEGIN SOLUTION unet.forward
+        # BEGIN TASK unet.forward
         skip = F.crop_like(skip, x)  # the contracting path's map is larger: crop its centre
         return self.conv(mg.cat([skip, x], dim=1))
-        # END SOLUTION
+        # END TASK
 
 
 class UNet(nn.Module):

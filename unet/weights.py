@@ -36,7 +36,11 @@ def class_target(instances: np.ndarray) -> np.ndarray:
 
 
 def _two_nearest_distances(instances: np.ndarray):
-    """For every pixel, the distances to the nearest and second-nearest object."""
+    """For every pixel, the distances d1 and d2 (float64 arrays shaped like ``instances``) to
+    the nearest and the second-nearest object (inf where there are fewer objects). On an
+    object's own pixels its distance is 0. scipy's ``ndimage.distance_transform_edt(mask)``
+    gives every pixel's distance to the nearest pixel where ``mask`` is 0."""
+    # BEGIN TASK unet.weight_map
     d1 = np.full(instances.shape, np.inf)
     d2 = np.full(instances.shape, np.inf)
     for label in np.unique(instances):
@@ -46,6 +50,7 @@ def _two_nearest_distances(instances: np.ndarray):
         d2 = np.minimum(d2, np.maximum(d1, d))
         d1 = np.minimum(d1, d)
     return d1, d2
+    # END TASK
 
 
 def balanced_class_weights(target: np.ndarray, num_classes: int = 2) -> np.ndarray:
@@ -81,9 +86,13 @@ def weight_map(instances, w0: float = 10.0, sigma: float = 5.0, class_weights="b
         wc = np.asarray(class_weights, dtype=np.float64)
         if wc.shape != (2,):
             raise ValueError(f"weight_map: class_weights must have 2 entries, got shape {wc.shape}")
+    # eq. 2 on the separated labels: w = w_c(class) + w0 * exp(-(d1 + d2)^2 / (2 sigma^2)),
+    # the border term on background pixels only (wc: (w_background, w_object) as an array)
+    # BEGIN TASK unet.weight_map
     w = wc[target]
     if w0 > 0:
         d1, d2 = _two_nearest_distances(separated)
         border = w0 * np.exp(-((d1 + d2) ** 2) / (2 * sigma**2))
         w = w + np.where(target == 0, np.nan_to_num(border, nan=0.0, posinf=0.0), 0.0)
+    # END TASK
     return w.astype(np.float32)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from .. import backend
 from ..tensor import Function, Tensor
-from .im2col import Geometry, columns_matmul, conv_output_size, conv_transpose_output_size, matmul_col2im, pair
+from .im2col import (Geometry, col2im, columns_matmul, conv_output_size, conv_transpose_output_size, im2col,
+                     matmul_col2im, pair)
 
 
 def _pad_hw(x, ph, pw):
@@ -54,7 +55,7 @@ class Conv2d(Function):
         return self.geom.stride == (1, 1) and c_in >= c_out and ph <= dh * (kh - 1) and pw <= dw * (kw - 1)
 
     def backward(self, g):
-        # BEGIN SOLUTION conv.conv2d_backward
+        # BEGIN TASK conv.conv2d_backward
         xp = backend.array_module(g)
         need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
         need_b = self.has_bias and self.needs_input_grad[2]
@@ -86,7 +87,7 @@ class Conv2d(Function):
             dx_pad = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
             dx = _crop_hw(matmul_col2im(g, w2, self.geom, dx_pad), ph, pw)
         return dx, dw, db
-        # END SOLUTION
+        # END TASK
 
 
 class ConvTranspose2d(Function):
@@ -98,7 +99,7 @@ class ConvTranspose2d(Function):
     """
 
     def forward(self, x, weight, bias, stride, padding, output_padding, dilation):
-        # BEGIN SOLUTION conv.conv_transpose2d
+        # BEGIN TASK conv.conv_transpose2d
         xp = backend.array_module(x)
         n, c_in, h, w = x.shape
         c_out, kh, kw = weight.shape[1:]
@@ -113,10 +114,10 @@ class ConvTranspose2d(Function):
         if bias is not None:
             y += bias[:, None, None]
         return y
-        # END SOLUTION
+        # END TASK
 
     def backward(self, g):
-        # BEGIN SOLUTION conv.conv_transpose2d
+        # BEGIN TASK conv.conv_transpose2d
         xp = backend.array_module(g)
         need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
         need_b = self.has_bias and self.needs_input_grad[2]
@@ -126,7 +127,7 @@ class ConvTranspose2d(Function):
         dw = xp.ascontiguousarray(cols_x.T).reshape(self.weight.shape) if need_w else None  # (C_out*kh*kw, C_in)^T
         db = g.sum(axis=(0, 2, 3)) if need_b else None
         return dx, dw, db
-        # END SOLUTION
+        # END TASK
 
 
 # --------------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def im2col(src, geom: Geometry, r0: int, r1: int, out=None):
 
     Returns a (C*kh*kw, n*(r1-r0)*OW) matrix; ``out`` is an optional buffer to fill.
     """
-    # BEGIN SOLUTION conv.im2col
+    # BEGIN TASK conv.im2col
     n, c = src.shape[:2]
     (kh, kw), ow = geom.kernel, geom.out_hw[1]
     if geom.is_pointwise() and n == 1 and src.shape[3] == ow:
@@ -130,14 +130,14 @@ def im2col(src, geom: Geometry, r0: int, r1: int, out=None):
             rows, columns = geom.window_slices(i, j, r0, r1)
             cols[:, i, j] = src[:, :, rows, columns].transpose(1, 0, 2, 3)
     return cols.reshape(c * kh * kw, n * (r1 - r0) * ow)
-    # END SOLUTION
+    # END TASK
 
 
 def col2im(cols, dst, geom: Geometry, r0: int, r1: int):
     """The adjoint of ``im2col``: add each column entry into ``dst`` (n, C, Hp, Wp) at the
     input pixel it was copied from. Overlapping windows add up; no ``add.at`` needed,
     because within one kernel offset (i, j) no two columns touch the same pixel."""
-    # BEGIN SOLUTION conv.col2im
+    # BEGIN TASK conv.col2im
     n, c = dst.shape[:2]
     (kh, kw), ow = geom.kernel, geom.out_hw[1]
     cols = cols.reshape(c, kh, kw, n, r1 - r0, ow)
@@ -146,7 +146,7 @@ def col2im(cols, dst, geom: Geometry, r0: int, r1: int):
             rows, columns = geom.window_slices(i, j, r0, r1)
             dst[:, :, rows, columns] += cols[:, i, j].transpose(1, 0, 2, 3)
     return dst
-    # END SOLUTION
+    # END TASK
 
 
 def _dense_chunk(dense, n0, n1, r0, r1):

@@ -30,6 +30,15 @@ class CrossEntropy(Function):
     per element: l = -w * log p[target] (0 where target == ignore_index).
     "mean" is sum(l) / sum(w over non-ignored elements), PyTorch's weighted mean.
     Backward: dlogits = (p - onehot(target)) * w * g   (divided by the same sum for "mean").
+
+    What forward saves for backward:
+        self.log_p        (N, C, ...) log-softmax of the logits (p = exp(log_p))
+        self.target       (N, ...) integer class of each element (ignored elements hold 0)
+        self.w            (N, ...) weight of each element, already 0 where ignored
+        self.reduction    "mean", "sum" or "none"
+        self.denominator  sum of self.w (only when reduction == "mean")
+    g is the gradient of the loss: a scalar for "mean"/"sum", shaped like target for "none".
+    Returns (dlogits, None, None): target and weight get no gradient.
     """
 
     def forward(self, logits, target, weight, ignore_index, reduction):
@@ -53,12 +62,14 @@ class CrossEntropy(Function):
         return losses.sum() / self.denominator
 
     def backward(self, g):
+        # BEGIN TASK loss.cross_entropy_backward
         xp = backend.array_module(g)
         classes = xp.arange(self.log_p.shape[1]).reshape((1, -1) + (1,) * (self.log_p.ndim - 2))
         onehot = self.target[:, None] == classes
         scale = self.w if self.reduction != "mean" else self.w / self.denominator
         scale = (scale * g)[:, None]
         return (xp.exp(self.log_p) - onehot) * scale, None, None
+        # END TASK
 
 
 def cross_entropy(logits: Tensor, target, weight=None, ignore_index=None, reduction: str = "mean") -> Tensor:

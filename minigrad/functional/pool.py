@@ -18,6 +18,15 @@ class MaxPool2d(Function):
     Backward: dx at the winning position of each window += g; windows that overlap
     (stride < kernel) may send several gradients to one pixel, and they add.
     (N, C, H, W) -> (N, C, OH, OW), OH = floor((H + 2p - (kh-1) - 1) / s) + 1.
+
+    What forward saves for backward, whichever path it took:
+        self.winner   (N, C, OH, OW) uint8: k = i*kw + j, the kernel offset (i, j) of the
+                      first maximum of each window (window (oh, ow) reads padded-input
+                      pixel (oh*sh + i, ow*sw + j))
+        self.geom     the Geometry (kernel, stride, out_hw); geom.window_slices(i, j, 0, OH)
+                      gives the padded-input rows and columns that offset (i, j) reads
+        self.x_shape  the input's shape (N, C, H, W)
+        self.padding  (ph, pw): the input was padded by ph rows / pw columns on each side
     """
 
     def forward(self, x, kernel, stride, padding):
@@ -66,13 +75,19 @@ class MaxPool2d(Function):
         maximum in row-major order still wins on ties (first column of the first row
         holding the maximum)."""
         (kh, kw), (oh, ow) = self.geom.kernel, self.geom.out_hw
+        xp = backend.array_module(x)
         x = x[:, :, : oh * kh, : ow * kw]
-        row_max, self.col_winner = self._running_max([x[:, :, :, j::kw] for j in range(kw)])
-        out, self.row_winner = self._running_max([row_max[:, :, i::kh] for i in range(kh)])
+        row_max, col_winner = self._running_max([x[:, :, :, j::kw] for j in range(kw)])
+        out, row_winner = self._running_max([row_max[:, :, i::kh] for i in range(kh)])
+        # one representation for backward: k = i*kw + j, with j the winning column of the
+        # winning row i (col_winner holds one j per input row and output column)
+        n, c = x.shape[:2]
+        j = xp.take_along_axis(col_winner.reshape(n, c, oh, kh, ow), row_winner[:, :, :, None].astype(np.intp), axis=3)
+        self.winner = (row_winner * np.uint8(kw) + j[:, :, :, 0]).astype(np.uint8, copy=False)
         return out
 
     def backward(self, g):
-        # BEGIN SOLUTION pool.max_pool2d_backward
+        # BEGIN TASK pool.max_pool2d_backward
         xp = backend.array_module(g)
         n, c, h, w = self.x_shape
         (ph, pw), (kh, kw), (sh, sw) = self.padding, self.geom.kernel, self.geom.stride
@@ -81,15 +96,16 @@ class MaxPool2d(Function):
         # Routing multiplies g by a 0/1 mask of winners instead of calling xp.where: on the
         # random masks real data gives, where's per-element branch is ~4x slower on a CPU.
         # (A non-finite gradient would leak into its window's losers as nan; it is not finite anyway.)
-        if self.separable:  # undo the two passes: first pick the row, then the column
+        if self.separable:  # windows tile the input: two passes, first the row, then the column
             oh, ow = g.shape[2:]
+            row_winner, col_winner = self.winner // np.uint8(kw), self.winner % np.uint8(kw)
             rows = xp.empty((n, c, oh, kh, ow), dtype=g.dtype)  # g sent to the winning row of each window
             for i in range(kh):
-                xp.multiply(g, self.row_winner == i, out=rows[:, :, :, i])
+                xp.multiply(g, row_winner == i, out=rows[:, :, :, i])
             rows = rows.reshape(n, c, oh * kh, ow)
             inside = dx[:, :, : oh * kh, : ow * kw]  # rows/columns past the last window keep 0
-            for j in range(kw):  # ...and then to the winning column of that row
-                xp.multiply(rows, self.col_winner == j, out=inside[:, :, :, j::kw])
+            for j in range(kw):  # ...and then to the winning column (the same j on every row of a window)
+                xp.multiply(rows, xp.repeat(col_winner, kh, axis=2) == j, out=inside[:, :, :, j::kw])
             return (dx,)
         overlapping = sh < kh or sw < kw
         for k in range(kh * kw):
@@ -102,7 +118,7 @@ class MaxPool2d(Function):
         if ph or pw:
             dx = dx[:, :, ph : ph + h, pw : pw + w].copy()
         return (dx,)
-        # END SOLUTION
+        # END TASK
 
 
 def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:

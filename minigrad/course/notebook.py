@@ -1,0 +1,74 @@
+"""What a tutorial notebook calls to tie itself to the course's tasks.
+
+``require("conv.im2col")`` at a "your turn" cell stops the notebook with one short line
+(no engine traceback) while a task is still the stub it was handed out as; ``verdict(...)``
+compares a student's result with an independent one and prints a one-line verdict, or stops
+the notebook with the task's name, file and the ``check`` command.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .fences import block_is_stub
+from .tasks import TASKS
+
+
+class TaskNotDone(Exception):
+    """Stops a notebook at a task that is still a stub; IPython shows only the message."""
+
+    def _render_traceback_(self):  # IPython's hook for a custom, traceback-free display
+        return [str(self)]
+
+
+class TaskCheckFailed(AssertionError):
+    """A "your turn" check found a wrong result; IPython shows only the message."""
+
+    def _render_traceback_(self):
+        return [str(self)]
+
+
+def _where(task_id: str) -> str:
+    task = TASKS[task_id]
+    return (f"write {task.function} in {task.file} (between `# BEGIN TASK {task_id}` and `# END TASK`), "
+            f"then run `python -m minigrad.assignments check {task_id}`")
+
+
+def require(*task_ids: str) -> None:
+    """Stop here, with one line per missing task, if any of ``task_ids`` is still a stub."""
+    unknown = [t for t in task_ids if t not in TASKS]
+    if unknown:
+        raise ValueError(f"require: unknown task id(s) {unknown}; known: {', '.join(TASKS)}")
+    missing = [t for t in task_ids if block_is_stub(t)]
+    if missing:
+        raise TaskNotDone("\n".join(f"Task {t} is not done yet: {_where(t)}." for t in missing))
+
+
+def rel_error(actual, expected) -> float:
+    """max |a - e| / max(|a| + |e|, 1e-300), elementwise, as in CS231n's notebooks."""
+    from .. import backend
+
+    a = backend.to_numpy(actual) if backend.is_array(actual) else np.asarray(getattr(actual, "data", actual))
+    a = backend.to_numpy(a) if backend.is_array(a) else np.asarray(a)
+    e = np.asarray(getattr(expected, "data", expected))
+    e = backend.to_numpy(e) if backend.is_array(e) else e
+    if a.shape != e.shape:
+        return float("inf")
+    if a.size == 0:
+        return 0.0
+    a, e = a.astype(np.float64), e.astype(np.float64)
+    return float(np.max(np.abs(a - e) / np.maximum(np.abs(a) + np.abs(e), 1e-300)))
+
+
+def verdict(task_id: str, what: str, actual, expected, tol: float = 1e-8) -> float:
+    """Print "<task>: <what> OK (relative error 3e-16)", or stop with what went wrong."""
+    if task_id not in TASKS:
+        raise ValueError(f"verdict: unknown task id {task_id!r}")
+    a_shape = tuple(np.shape(getattr(actual, "data", actual)))
+    e_shape = tuple(np.shape(getattr(expected, "data", expected)))
+    if a_shape != e_shape:
+        raise TaskCheckFailed(f"{task_id}: {what} has shape {a_shape}, expected {e_shape}. {_where(task_id)}.")
+    err = rel_error(actual, expected)
+    if not err <= tol:
+        raise TaskCheckFailed(f"{task_id}: {what} is wrong (relative error {err:.2g} > {tol:g}). {_where(task_id)}.")
+    print(f"{task_id}: {what} OK (relative error {err:.1e})")
+    return err
