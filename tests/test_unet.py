@@ -275,3 +275,35 @@ def test_gpu_training_step_makes_no_host_transfers_and_checkpoints_cross_devices
     for (name, a), (_, b) in zip(model.named_parameters(), cpu_model.named_parameters()):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
     assert cpu_model.device == "cpu" and model.device == "cuda"
+
+
+def test_describe_matches_the_paper_and_the_network_itself():
+    model = UNet()  # the paper's network
+    rows = model.describe(572)
+    assert rows[0]["shape_in"] == (1, 572, 572) and rows[0]["shape_out"] == (64, 570, 570)
+    assert rows[-1]["layer"] == "head" and rows[-1]["shape_out"] == (2, 388, 388)
+    assert [r["crop"] for r in rows if r["crop"]] == [tuple(c) for c in model.skip_crops(572)]
+    assert sum(r["parameters"] for r in rows) == model.num_parameters() == 31_030_658
+    for before, after in zip(rows, rows[1:]):  # each layer's input is the previous layer's output
+        if after["crop"] is None:
+            assert after["shape_in"] == before["shape_out"], (before, after)
+    # per-layer parameters agree with the modules' own parameters
+    by_layer = {}
+    for name, p in model.named_parameters():
+        by_layer[name.rsplit(".", 1)[0]] = by_layer.get(name.rsplit(".", 1)[0], 0) + p.size
+    assert {r["layer"]: r["parameters"] for r in rows if r["parameters"]} == by_layer
+    table = model.summary(572)
+    assert "total parameters: 31,030,658" in table and "568 -> 392" in table
+    assert len(table.splitlines()) == len(rows) + 4
+
+
+@pytest.mark.parametrize("padding, n", [("valid", 44), ("valid", 60), ("same", 32)])
+def test_describe_agrees_with_a_forward_pass(padding, n):
+    model = small_unet(padding=padding)
+    out = model(mg.tensor(np.zeros((1, 1, n, n))))
+    rows = model.describe(n)
+    assert rows[-1]["shape_out"] == out.shape[1:]
+    pools = [r["shape_out"][1] for r in rows if r["layer"].startswith("pool")]
+    assert pools == [n // 2 if padding == "same" else (n - 4) // 2, (pools[0] - (0 if padding == "same" else 4)) // 2]
+    with pytest.raises(ValueError, match="not valid"):
+        model.describe(n + 1)

@@ -138,6 +138,67 @@ class UNet(nn.Module):
                 f"({rule}, bottom at least 1 pixel); nearest valid sizes: {options}"
             )
 
+    # ---- layer table -------------------------------------------------------------------------
+    def describe(self, n: int = 572) -> list:
+        """The network layer by layer for an n x n input, in the order the forward pass runs.
+
+        One dict per row: ``layer`` (the module's name, e.g. ``"down1.conv1"``), ``op``,
+        ``shape_in`` and ``shape_out`` as (channels, height, width), ``parameters`` (of that
+        layer) and ``crop`` ((skip size, cropped size) on the crop-and-concat rows, else None).
+        The sizes come from the layers' own settings, so the table needs no forward pass;
+        ``summary(n)`` prints it. Raises ValueError for an invalid n, like ``output_size``.
+        """
+        self.check_input_size(n)
+        rows = []
+
+        def add(layer, op, shape_in, shape_out, module=None, crop=None):
+            params = sum(p.size for p in module.parameters()) if module is not None else 0
+            rows.append(dict(layer=layer, op=op, shape_in=tuple(shape_in), shape_out=tuple(shape_out),
+                             parameters=params, crop=crop))
+
+        def double(prefix, block, c, size):
+            for name in ("conv1", "conv2"):
+                conv = getattr(block, name)
+                pad = conv.padding if isinstance(conv.padding, int) else conv.padding[0]
+                out = F.conv_output_size(size, conv.kernel_size[0], 1, pad)
+                add(f"{prefix}.{name}", "conv3x3 + ReLU", (c, size, size), (conv.out_channels, out, out), conv)
+                c, size = conv.out_channels, out
+            return c, size
+
+        c, size, skips = self.in_channels, int(n), []
+        for level in range(1, self.depth + 1):
+            c, size = double(f"down{level}", getattr(self, f"down{level}"), c, size)
+            skips.append((c, size))
+            add(f"pool{level}", "max-pool 2x2", (c, size, size), (c, size // 2, size // 2))
+            size //= 2
+        c, size = double("bottleneck", self.bottleneck, c, size)
+        for level in range(self.depth, 0, -1):
+            block = getattr(self, f"up{level}")
+            up = block.up
+            out = F.conv_transpose_output_size(size, up.kernel_size[0], up.kernel_size[0])
+            add(f"up{level}.up", "up-conv 2x2", (c, size, size), (up.out_channels, out, out), up)
+            c, size = up.out_channels, out
+            skip_c, skip_size = skips[level - 1]
+            add(f"up{level}.concat", "crop skip + concat", (skip_c, skip_size, skip_size),
+                (skip_c + c, size, size), crop=(skip_size, size))
+            c, size = double(f"up{level}.conv", block.conv, skip_c + c, size)
+        add("head", "conv1x1", (c, size, size), (self.head.out_channels, size, size), self.head)
+        return rows
+
+    def summary(self, n: int = 572) -> str:
+        """``describe(n)`` as a printable table, with the total number of parameters."""
+        rows = self.describe(n)
+        fmt = "{:<17} {:<19} {:>18} {:>18} {:>12}  {}"
+        shape = lambda s: " x ".join(map(str, s))  # noqa: E731
+        lines = [fmt.format("layer", "op", "in (C x H x W)", "out (C x H x W)", "parameters", "crop"),
+                 "-" * 97]
+        for r in rows:
+            crop = f"{r['crop'][0]} -> {r['crop'][1]}" if r["crop"] else ""
+            lines.append(fmt.format(r["layer"], r["op"], shape(r["shape_in"]), shape(r["shape_out"]),
+                                    f"{r['parameters']:,}", crop).rstrip())
+        lines += ["-" * 97, f"total parameters: {sum(r['parameters'] for r in rows):,}"]
+        return "\n".join(lines)
+
     # ---- forward -----------------------------------------------------------------------------
     def forward(self, x):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
