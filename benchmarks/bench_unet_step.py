@@ -101,7 +101,7 @@ def worker(framework, name, steps):
         weight = rng.uniform(0.5, 5, (cfg["batch"], out, out)).astype(np.float32)
 
         def step():
-            loss = mg.functional.cross_entropy(model(mg.tensor(x_np)), target, weight=weight)
+            loss = mg.functional.cross_entropy(model(mg.tensor(x_np)), target, pixel_weight=weight)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -279,36 +279,84 @@ def test_log_softmax_is_stable_for_huge_logits():
 @st.composite
 def ce_case(draw):
     n, c = draw(st.integers(1, 3)), draw(st.integers(2, 4))
-    spatial = draw(st.sampled_from([(), (2, 3), (3, 3)]))
-    return n, c, spatial, draw(st.sampled_from(["mean", "sum", "none"])), draw(st.booleans()), draw(st.booleans())
+    spatial = draw(st.sampled_from([(), (2, 3), (3, 3), (2, 1, 2)]))
+    return (n, c, spatial, draw(st.sampled_from(["mean", "sum", "none"])), draw(st.booleans()), draw(st.booleans()),
+            draw(st.booleans()), draw(st.sampled_from([0.0, 0.0, 0.1, 0.7])))
 
 
 @given(case=ce_case())
-def test_cross_entropy_with_weight_map_and_ignore_index(case, device, torch):
-    n, c, spatial, reduction, use_weight, use_ignore = case
+def test_cross_entropy_pixel_weight_class_weight_smoothing_and_ignore_index(case, device, torch):
+    n, c, spatial, reduction, use_pixel, use_ignore, use_class, eps = case
     rng = np.random.default_rng(0)
     logits = mg.tensor(to_device(rng.standard_normal((n, c) + spatial) * 2, device), requires_grad=True)
     target = rng.integers(0, c, (n,) + spatial)
     target.flat[0] = 0  # at least one pixel not ignored
     if use_ignore and target.size > 1:  # (all pixels ignored: 0/0, nan by definition)
         target.flat[-1] = -100
-    weight = rng.uniform(0.5, 3.0, target.shape) if use_weight else None
-    ignore = -100 if use_ignore else None
-    t_dev, w_dev = to_device(target, device), (to_device(weight, device) if use_weight else None)
-    fn = lambda x: F.cross_entropy(x, t_dev, weight=w_dev, ignore_index=ignore, reduction=reduction)  # noqa: E731
+    pixel = rng.uniform(0.5, 3.0, target.shape) if use_pixel else None
+    cw = rng.uniform(0.2, 2.0, c) if use_class else None
+    t_dev = to_device(target, device)
+    p_dev, cw_dev = (to_device(pixel, device) if use_pixel else None), (to_device(cw, device) if use_class else None)
+
+    def fn(x):  # ignore_index is PyTorch's default -100
+        return F.cross_entropy(x, t_dev, weight=cw_dev, reduction=reduction, label_smoothing=eps, pixel_weight=p_dev)
+
     assert mg.gradcheck(fn, [logits])
 
     def fn_t(x):  # the U-Net paper's weighted loss, spelled out in torch
         tt = torch.tensor(target)
-        per = torch.nn.functional.cross_entropy(x, tt, reduction="none", ignore_index=-100)
-        w = torch.tensor(weight) if use_weight else torch.ones_like(per)
-        w = w * (tt != -100)
+        cw_t = torch.tensor(cw) if use_class else None
+        if not use_pixel:
+            return torch.nn.functional.cross_entropy(x, tt, weight=cw_t, reduction=reduction, label_smoothing=eps)
+        per = torch.nn.functional.cross_entropy(x, tt, weight=cw_t, reduction="none", label_smoothing=eps)
+        w = torch.tensor(pixel) * (tt != -100)
         if reduction == "none":
             return per * w
-        return (per * w).sum() if reduction == "sum" else (per * w).sum() / w.sum()
+        if reduction == "sum":
+            return (per * w).sum()
+        class_w = cw_t[tt.clamp(min=0)] if use_class else torch.ones_like(w)
+        return (per * w).sum() / (w * class_w).sum()
 
     logits.grad = None
     check_against_torch(torch, fn, fn_t, [logits], 1e-10, 1e-12)
+
+
+@given(case=ce_case(), unbatched=st.booleans())
+def test_cross_entropy_soft_targets_against_torch(case, unbatched, torch):
+    n, c, spatial, reduction, use_pixel, _, use_class, eps = case
+    rng = np.random.default_rng(1)
+    shape = (c,) if unbatched else (n, c) + spatial
+    logits = mg.tensor(rng.standard_normal(shape), requires_grad=True)
+    p = rng.dirichlet(np.ones(c), None if unbatched else (n,) + spatial)  # classes last
+    probs = mg.tensor(np.moveaxis(p, -1, 0 if unbatched else 1).copy(), requires_grad=True)
+    cw = rng.uniform(0.2, 2.0, c) if use_class else None
+    fn = lambda x, q: F.cross_entropy(x, q, weight=cw, reduction=reduction, label_smoothing=eps)  # noqa: E731
+    assert mg.gradcheck(fn, [logits, probs])
+    logits.grad = probs.grad = None
+    fn_t = lambda x, q: torch.nn.functional.cross_entropy(  # noqa: E731
+        x, q, weight=None if cw is None else torch.tensor(cw), reduction=reduction, label_smoothing=eps)
+    check_against_torch(torch, fn, fn_t, [logits, probs], 1e-10, 1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_unbatched_empty_and_all_ignored_as_torch(reduction, torch):
+    rng = np.random.default_rng(2)
+    x = mg.tensor(rng.standard_normal(5), requires_grad=True)
+    for t in (3, -100):
+        fn = lambda x: F.cross_entropy(x, np.array(t), reduction=reduction, label_smoothing=0.2)  # noqa: E731
+        x.grad = None
+        check_against_torch(torch, fn, lambda x: torch.nn.functional.cross_entropy(
+            x, torch.tensor(t), reduction=reduction, label_smoothing=0.2), [x], 1e-10, 1e-12)
+    for shape in ((0, 3), (2, 3, 0)):  # empty batches: nan means, empty "none"
+        x = mg.tensor(np.zeros(shape), requires_grad=True)
+        t = np.zeros((shape[0],) + shape[2:], dtype=np.int64)
+        check_against_torch(torch, lambda x: F.cross_entropy(x, t, reduction=reduction),  # noqa: E731
+                            lambda x: torch.nn.functional.cross_entropy(x, torch.tensor(t), reduction=reduction),
+                            [x], 1e-10, 1e-12)
+    x = mg.tensor(rng.standard_normal((3, 4)), requires_grad=True)  # every target ignored
+    check_against_torch(torch, lambda x: F.cross_entropy(x, np.full(3, -100), reduction=reduction),  # noqa: E731
+                        lambda x: torch.nn.functional.cross_entropy(x, torch.full((3,), -100), reduction=reduction),
+                        [x], 1e-10, 1e-12)
 
 
 def test_cross_entropy_errors_name_what_is_wrong():
@@ -317,10 +365,16 @@ def test_cross_entropy_errors_name_what_is_wrong():
         F.cross_entropy(logits, np.zeros((2, 4), int))
     with pytest.raises(ValueError, match=r"class 3.*\[0, 2\]"):
         F.cross_entropy(logits, np.full((2, 4, 4), 3))
-    with pytest.raises(ValueError, match=r"weight has shape \(2, 4\)"):
-        F.cross_entropy(logits, np.zeros((2, 4, 4), int), weight=np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"pixel_weight has shape \(2, 4\)"):
+        F.cross_entropy(logits, np.zeros((2, 4, 4), int), pixel_weight=np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"weight has shape \(2, 4, 4\), expected one weight per class, \(3,\)"):
+        F.cross_entropy(logits, np.zeros((2, 4, 4), int), weight=np.ones((2, 4, 4)))
     with pytest.raises(TypeError, match="integer class indices"):
         F.cross_entropy(logits, np.zeros((2, 4, 4)))
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0.0, 1.0\], got 1.5"):
+        F.cross_entropy(logits, np.zeros((2, 4, 4), int), label_smoothing=1.5)
+    with pytest.raises(NotImplementedError, match="size_average=False"):
+        F.cross_entropy(logits, np.zeros((2, 4, 4), int), size_average=False)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])

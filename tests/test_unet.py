@@ -265,7 +265,7 @@ def test_gpu_training_step_makes_no_host_transfers_and_checkpoints_cross_devices
     target = mg.backend.to_device(rng.integers(0, 2, (2, 4, 4)), "cuda")
     weight = mg.backend.to_device(rng.uniform(1, 2, (2, 4, 4)).astype(np.float32), "cuda")
     with cupyx.allow_synchronize(False):  # any device -> host copy inside the step raises
-        loss = mg.functional.cross_entropy(model(x), target, weight=weight)
+        loss = mg.functional.cross_entropy(model(x), target, pixel_weight=weight)
         opt.zero_grad()
         loss.backward()
         opt.step()

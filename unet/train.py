@@ -198,7 +198,7 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, fi
             x = mg.tensor(mg.backend.to_device(images, cfg.device))
             logits = model(x)
             loss = F.cross_entropy(logits, mg.backend.to_device(targets, cfg.device),
-                                   weight=mg.backend.to_device(weights, cfg.device))
+                                   pixel_weight=mg.backend.to_device(weights, cfg.device))
             opt.zero_grad()
             loss.backward()
             opt.lr = learning_rate(cfg, step, total)

@@ -1,4 +1,4 @@
-"""Loss functions: cross_entropy (with the U-Net paper's per-pixel weight map),
+"""Loss functions: cross_entropy (with the U-Net paper's per-pixel weight map as pixel_weight=),
 binary_cross_entropy_with_logits, mse_loss."""
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import numpy as np
 
 from .. import backend, ops
 from ..tensor import Function, Tensor
+from ._checks import refuse
+from .activation import log_softmax
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -23,12 +25,14 @@ def _array(x, name, like):
 
 
 class CrossEntropy(Function):
-    """Softmax cross-entropy over the class axis 1, with optional per-element weights.
+    """Softmax cross-entropy over the class axis 1 for class-index targets, with per-element weights.
 
-    logits (N, C) or (N, C, H, W); target (N) or (N, H, W) holding class indices;
-    weight shaped like target (or None = 1).  With p = softmax(logits) along axis 1,
-    per element: l = -w * log p[target] (0 where target == ignore_index).
-    "mean" is sum(l) / sum(w over non-ignored elements), PyTorch's weighted mean.
+    logits (N, C, d1, ..., dk) (k >= 0); target (N, d1, ..., dk) holding class indices;
+    w (N, d1, ..., dk) the weight of each element, already folded by ``cross_entropy``:
+        w = class_weight[target] * pixel_weight, and 0 where target == ignore_index.
+    With p = softmax(logits) along axis 1, per element: l = -w * log p[target].
+    "mean" is sum(l) / sum(w), PyTorch's weighted mean (its per-class ``weight`` divides by the
+    sum of the targets' class weights; the pixel weight map multiplies into the same w).
     Backward: dlogits = (p - onehot(target)) * w * g   (divided by the same sum for "mean").
 
     What forward saves for backward:
@@ -36,30 +40,32 @@ class CrossEntropy(Function):
         self.target       (N, ...) integer class of each element (ignored elements hold 0)
         self.w            (N, ...) weight of each element, already 0 where ignored
         self.reduction    "mean", "sum" or "none"
-        self.denominator  sum of self.w (only when reduction == "mean")
+        self.denominator  sum of self.w (only when reduction == "mean"); where that sum is 0
+                          (every element ignored) it is saved as +inf, so the gradient is 0
+                          (as PyTorch's) while the loss itself is 0/0 = nan (as PyTorch's)
     g is the gradient of the loss: a scalar for "mean"/"sum", shaped like target for "none".
     Returns (dlogits, None, None): target and weight get no gradient.
     """
 
-    def forward(self, logits, target, weight, ignore_index, reduction):
+    def forward(self, logits, target, w, reduction):
         xp = backend.array_module(logits)
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-        w = xp.ones(target.shape, dtype=logits.dtype) if weight is None else weight.astype(logits.dtype, copy=False)
-        safe_target = target
-        if ignore_index is not None:
-            valid = target != ignore_index
-            w = w * valid
-            safe_target = xp.where(valid, target, 0)
-        picked = xp.take_along_axis(log_p, safe_target[:, None].astype(np.int64), axis=1)[:, 0]
+        if logits.size:
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        else:
+            log_p = logits.copy()
+        picked = xp.take_along_axis(log_p, target[:, None].astype(np.int64), axis=1)[:, 0]
         losses = -picked * w
-        self.log_p, self.target, self.w, self.reduction = log_p, safe_target, w, reduction
+        self.log_p, self.target, self.w, self.reduction = log_p, target, w, reduction
         if reduction == "none":
             return losses
         if reduction == "sum":
             return losses.sum()
-        self.denominator = w.sum()
-        return losses.sum() / self.denominator
+        total = w.sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = losses.sum() / total
+        self.denominator = xp.where(total == 0, xp.asarray(np.inf, dtype=total.dtype), total)
+        return out
 
     def backward(self, g):
         # BEGIN TASK loss.cross_entropy_backward
@@ -72,37 +78,138 @@ class CrossEntropy(Function):
         # END TASK
 
 
-def cross_entropy(logits: Tensor, target, weight=None, ignore_index=None, reduction: str = "mean") -> Tensor:
-    """Pixel-wise (or sample-wise) softmax cross-entropy, numerically stable (log-sum-exp).
+def _lift_constant(x, name, like: Tensor) -> Tensor:
+    """A target or weight as a Tensor on the input's device; a Tensor stays itself (so a target
+    that requires grad gets its gradient, as in PyTorch)."""
+    if isinstance(x, Tensor):
+        _array(x, name, like.data)
+        return x
+    return Tensor._wrap(_array(x, name, like.data))
 
-    ``weight`` is a per-element weight map shaped like ``target`` (the U-Net paper's
-    w(x), eq. 1), not PyTorch's per-class vector.
+
+def _mean_by(total: Tensor, count) -> Tensor:
+    """total / count, nan for an empty count (PyTorch's mean of nothing)."""
+    return ops.mul(total, (1.0 / count) if count else float("nan"))
+
+
+def cross_entropy(input: Tensor, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                  reduction: str = "mean", label_smoothing: float = 0.0, *, pixel_weight=None) -> Tensor:
+    """Softmax cross-entropy, numerically stable (log-sum-exp), with PyTorch's arguments.
+
+    input: (C,), (N, C) or (N, C, d1, ..., dk) logits; class axis 1 (0 for unbatched (C,)).
+    target: class indices shaped like input without the class axis ((), (N,), (N, d1, ..., dk)),
+      or class probabilities ("soft targets", floating point) shaped like input.
+    weight: PyTorch's per-class weight, shape (C,).
+    ignore_index: class-index targets equal to it add nothing (default -100, as PyTorch).
+    label_smoothing: eps in [0, 1]: the target becomes (1 - eps) * target + eps / C.
+    pixel_weight: a **minigrad extension**, not a PyTorch argument: the U-Net paper's per-element
+      weight map w(x) (eq. 1), shaped like input without the class axis. It multiplies each
+      element's loss; for class-index targets "mean" divides by the sum of the combined weights
+      class_weight[target] * pixel_weight (the weighted mean PyTorch uses for ``weight``), for
+      soft targets by the element count (PyTorch's soft-target mean). The PyTorch equivalent is
+      ``(F.cross_entropy(x, t, weight, reduction="none") * w).sum() / (weight[t] * w).sum()``.
+    size_average / reduce: PyTorch's deprecated arguments, refused unless None.
+
+    How it is computed: class-index targets without smoothing go through the ``CrossEntropy``
+    op (one fused forward/backward). Label smoothing adds eps/C times the "uniform" term
+    -sum_c weight[c] log p_c (same masking, same denominator), and soft targets are
+    -sum_c weight[c] * target_c * log p_c: both are compositions of ``log_softmax`` and the basic
+    ops, so their gradients (also to a soft target that requires grad) come from those ops.
     """
+    name = "cross_entropy"
+    refuse(name, size_average=(size_average, None), reduce=(reduce, None))
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
     if reduction not in REDUCTIONS:
-        raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    if logits.ndim not in (2, 4):
-        raise ValueError(f"cross_entropy: logits must be (N, C) or (N, C, H, W), got shape {logits.shape}")
-    t = _array(target, "cross_entropy: target", logits.data)
-    expected = (logits.shape[0],) + logits.shape[2:]
-    if t.shape != expected:
-        raise ValueError(
-            f"cross_entropy: target has shape {t.shape}, expected {expected} for logits of shape {logits.shape}"
-        )
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: target must hold integer class indices, got dtype {t.dtype}")
-    if backend.device_of(t) == "cpu" and t.size:  # on a GPU this check would cost a host sync
-        valid = t if ignore_index is None else t[t != ignore_index]
-        if valid.size and (valid.min() < 0 or valid.max() >= logits.shape[1]):
+        raise ValueError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if not 0.0 <= float(label_smoothing) <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must be in [0.0, 1.0], got {label_smoothing!r}")
+    if input.ndim == 0:
+        raise ValueError(f"{name}: input must have a class dimension ((C,), (N, C) or (N, C, d1, ...)), got shape ()")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{name}: input must be floating point, got dtype {input.dtype}")
+    if input.ndim == 1:  # unbatched: one sample of (C,) logits, class axis 0
+        def batched(x):
+            x = _lift_constant(x, name, input)
+            return ops.reshape(x, (1,) + x.shape)
+
+        out = cross_entropy(batched(input), batched(target), weight, None, ignore_index, None, reduction,
+                            label_smoothing, pixel_weight=None if pixel_weight is None else batched(pixel_weight))
+        return ops.reshape(out, ()) if reduction == "none" else out
+    n_classes, eps = input.shape[1], float(label_smoothing)
+    t_arr = _array(target, f"{name}: target", input.data)
+    soft = t_arr.shape == input.shape and input.ndim > 0 and t_arr.dtype.kind == "f"
+    expected = input.shape if soft else (input.shape[0],) + input.shape[2:]
+    if not soft:
+        if t_arr.shape != expected:
             raise ValueError(
-                f"cross_entropy: target holds class {int(valid.max()) if valid.max() >= logits.shape[1] else int(valid.min())}, "
-                f"expected classes in [0, {logits.shape[1] - 1}]"
+                f"{name}: target has shape {t_arr.shape}, expected {expected} (class indices) or "
+                f"{input.shape} (class probabilities) for input of shape {input.shape}"
             )
-    w = None
+        if t_arr.dtype.kind not in "iu":
+            raise TypeError(
+                f"{name}: target of shape {t_arr.shape} must hold integer class indices, got dtype {t_arr.dtype} "
+                f"(class probabilities must have the input's shape {input.shape})"
+            )
+    cw = None
     if weight is not None:
-        w = _array(weight, "cross_entropy: weight", logits.data)
-        if w.shape != t.shape:
-            raise ValueError(f"cross_entropy: weight has shape {w.shape}, expected the target's shape {t.shape}")
-    return CrossEntropy.apply(logits, t, w, ignore_index=ignore_index, reduction=reduction)
+        cw = _array(weight, f"{name}: weight", input.data)
+        if cw.shape != (n_classes,):
+            raise ValueError(f"{name}: weight has shape {cw.shape}, expected one weight per class, ({n_classes},)")
+        cw = cw.astype(input.dtype, copy=False)
+    pw = None
+    if pixel_weight is not None:
+        pw = _array(pixel_weight, f"{name}: pixel_weight", input.data)
+        elem_shape = (input.shape[0],) + input.shape[2:]
+        if pw.shape != elem_shape:
+            raise ValueError(f"{name}: pixel_weight has shape {pw.shape}, expected {elem_shape} "
+                             f"(input's shape {input.shape} without the class axis)")
+        pw = pw.astype(input.dtype, copy=False)
+    class_shape = (1, n_classes) + (1,) * (input.ndim - 2)
+    if soft:
+        q = target if isinstance(target, Tensor) else Tensor._wrap(t_arr.astype(input.dtype, copy=False))
+        if eps:
+            q = ops.add(ops.mul(q, 1.0 - eps), eps / n_classes)
+        prod = ops.mul(log_softmax(input, 1), q)
+        if cw is not None:
+            prod = ops.mul(prod, cw.reshape(class_shape))
+        per = ops.neg(ops.sum(prod, 1))
+        if pw is not None:
+            per = ops.mul(per, pw)
+        if reduction == "none":
+            return per
+        total = ops.sum(per)
+        return total if reduction == "sum" else _mean_by(total, per.size)
+
+    xp = backend.array_module(input.data)
+    if backend.device_of(t_arr) == "cpu" and t_arr.size:  # on a GPU this check would cost a host sync
+        used = t_arr[t_arr != ignore_index]
+        if used.size and (used.min() < 0 or used.max() >= n_classes):
+            bad = int(used.max()) if used.max() >= n_classes else int(used.min())
+            raise ValueError(f"{name}: target holds class {bad}, expected classes in [0, {n_classes - 1}] "
+                             f"or ignore_index={ignore_index}")
+    valid = t_arr != ignore_index
+    safe_target = xp.where(valid, t_arr, 0)
+    w = valid.astype(input.dtype)
+    if cw is not None:
+        w = w * xp.take(cw, safe_target)
+    if pw is not None:
+        w = w * pw
+    nll = CrossEntropy.apply(input, safe_target, w, reduction=reduction)
+    if not eps:
+        return nll
+    # label smoothing: + eps/C * (-sum_c class_weight[c] log p_c), masked and weighted per element
+    lp = log_softmax(input, 1)
+    if cw is not None:
+        lp = ops.mul(lp, cw.reshape(class_shape))
+    mask = valid.astype(input.dtype) if pw is None else valid * pw
+    smooth = ops.mul(ops.neg(ops.sum(lp, 1)), mask)
+    if reduction == "mean":  # (all ignored: the nll term already is nan; this one's gradient stays 0)
+        total = w.sum()
+        smooth = ops.mul(ops.sum(smooth), (1 / xp.where(total == 0, xp.asarray(np.inf, dtype=total.dtype), total)))
+    elif reduction == "sum":
+        smooth = ops.sum(smooth)
+    return ops.add(ops.mul(nll, 1.0 - eps), ops.mul(smooth, eps / n_classes))
 
 
 class BCEWithLogits(Function):
