@@ -1,208 +1,126 @@
-"""Course assignments from the real source, graded by the gradient-check suite.
+"""Course tooling: ``python -m minigrad.assignments <command>``.
 
-The reference solutions live in the source, fenced in place::
+Instructor, in the reference tree:
+    make-student OUT [--release NAME | --only TASK...] [--reveal TASK...]
+    grade SUBMISSION... [--out DIR] [--tasks TASK...] [--release NAME] [--jobs N]
+    make-autograder OUT.zip [--release NAME]
+    tasks
+Student, in a student copy:
+    check [TASK...]        the grader's table, run locally on your own copy
+    submit [--out FILE]    writes submission.zip: your task blocks and a manifest
 
-    # BEGIN SOLUTION conv.im2col
-    ...the code a student writes...
-    # END SOLUTION
-
-``python -m minigrad.assignments make-student OUT`` writes a copy of the repository in which
-every fenced block is replaced by ``raise NotImplementedError("<task-id>: <hint>")`` at the
-same indentation. ``python -m minigrad.assignments grade [PATH]`` runs the test suite of the
-tree at PATH (default: the current directory) and prints a per-task table; tests carry one
-pytest marker per task (the task id with "." replaced by "_"), registered in pyproject.toml.
+The code lives in ``minigrad/course/``; docs/instructors.md walks a whole term.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
-import textwrap
 
-#: task id -> the one-line hint a student sees in the stub
-TASKS = {
-    "autograd.toposort": "order the graph so every tensor comes before its inputs (iterative DFS, no recursion)",
-    "autograd.elementwise": "return the gradient for each input; sum over broadcast axes with unbroadcast()",
-    "autograd.matmul": "da = g @ b^T, db = a^T @ g, then unbroadcast the batch axes",
-    "conv.im2col": "copy the kh*kw shifted, strided windows of the input into the column matrix",
-    "conv.col2im": "add each column entry back to the input pixel it was copied from (the adjoint of im2col)",
-    "conv.conv2d_backward": "dW = g @ cols^T, db = sum of g, dx = col2im(W^T @ g); use columns_matmul and matmul_col2im",
-    "conv.conv_transpose2d": "conv_transpose2d is conv2d's input gradient; its backward is a conv2d forward",
-    "pool.max_pool2d_backward": "send each output's gradient to the position of its window's maximum",
-    "crop.backward": "place g in a zero array shaped like the input, at the cropped window",
-    "unet.forward": "crop the skip to the upsampled map's size, then concatenate along channels",
-}
-
-BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION (?P<task>\S+)\s*$")
-END = re.compile(r"^\s*# END SOLUTION\s*$")
-SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".hypothesis", "runs", "build", "dist",
-             ".ipynb_checkpoints"}
+from .course import config, fences
+from .course.grade import GradingError
 
 
-class MarkerError(ValueError):
-    """An unclosed, unknown or misplaced solution marker."""
+def _cmd_tasks(args):
+    course = config.load_course(args.root)
+    for n, (t, task) in enumerate(course.tasks.items(), start=1):
+        print(f"{n:2d}. {t:30s} {task.points:4g} pts  {task.release:7s} {task.file}: {task.function}")
+    return 0
 
 
-def marker_name(task: str) -> str:
-    return task.replace(".", "_")
+def _cmd_make_student(args):
+    from .course.student import make_student
+
+    if args.release and args.only:
+        raise config.CourseError("make-student: give --release or --only, not both")
+    handed = make_student(args.source, args.out, release=args.release, only=args.only, reveal=args.reveal or ())
+    print(f"wrote a student copy to {args.out}: {len(handed)} task(s) handed out ({', '.join(handed)})"
+          + (f"; solutions revealed: {', '.join(args.reveal)}" if args.reveal else ""))
+    return 0
 
 
-def strip_solutions(text: str, path: str = "<text>", only=None):
-    """Replace every fenced solution block with a stub. Returns (new text, tasks found).
+def _cmd_grade(args):
+    from .course.grade import grade, table, write_outputs
 
-    ``only``: a set of task ids to stub; other blocks keep their solution (markers removed).
-    """
-    out, tasks, open_task = [], [], None
-    for lineno, line in enumerate(text.splitlines(keepends=True), start=1):
-        begin, end = BEGIN.match(line), END.match(line)
-        if begin:
-            if open_task:
-                raise MarkerError(f"{path}:{lineno}: BEGIN SOLUTION inside the open block '{open_task[0]}' (line {open_task[1]})")
-            task = begin.group("task")
-            if task not in TASKS:
-                raise MarkerError(f"{path}:{lineno}: unknown task id '{task}' (known: {', '.join(sorted(TASKS))})")
-            open_task = (task, lineno, begin.group("indent"))
-            tasks.append(task)
-            if only is None or task in only:
-                out.append(f'{open_task[2]}raise NotImplementedError("{task}: {TASKS[task]}")\n')
-        elif end:
-            if not open_task:
-                raise MarkerError(f"{path}:{lineno}: END SOLUTION without a BEGIN SOLUTION")
-            open_task = None
-        elif open_task is None or (only is not None and open_task[0] not in only):
-            out.append(line)
-    if open_task:
-        raise MarkerError(f"{path}:{open_task[1]}: BEGIN SOLUTION {open_task[0]} is never closed")
-    return "".join(out), tasks
+    def progress(sub, task, result):
+        if not args.quiet:
+            print(f"  graded {sub.id} {task}: {result.points:g}/{result.max_points:g}", file=sys.stderr)
 
-
-def _files(root):
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info"))
-        for name in sorted(filenames):
-            yield os.path.join(dirpath, name)
-
-
-def make_student(src: str, dst: str, only=None) -> list:
-    """Copy the tree at ``src`` to ``dst`` with solutions replaced by stubs; returns the tasks stubbed."""
-    src, dst = os.path.abspath(src), os.path.abspath(dst)
-    if os.path.exists(dst) and os.listdir(dst):
-        raise FileExistsError(f"make-student: output folder '{dst}' exists and is not empty")
-    unknown = set(only or ()) - set(TASKS)
-    if unknown:
-        raise MarkerError(f"make-student: unknown task id(s) {sorted(unknown)}")
-    found = []
-    # check every file first, so an error leaves no half-written copy behind
-    converted = {}
-    for path in _files(src):
-        if path.endswith(".py") and os.path.abspath(path) != os.path.abspath(__file__):
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-            if "# BEGIN SOLUTION" in text or "# END SOLUTION" in text:
-                converted[path], tasks = strip_solutions(text, os.path.relpath(path, src), only)
-                found += tasks
-    for path in _files(src):
-        target = os.path.join(dst, os.path.relpath(path, src))
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if path in converted:
-            with open(target, "w", encoding="utf-8") as f:
-                f.write(converted[path])
-        else:
-            shutil.copy2(path, target)
-    return sorted(set(found) if only is None else set(found) & set(only))
-
-
-# ---- grading ---------------------------------------------------------------------------------
-_PLUGIN = textwrap.dedent(
-    '''
-    import json, os
-    _results = []
-    def pytest_runtest_logreport(report):
-        if report.when == "call" or report.outcome != "passed":
-            _results.append(dict(nodeid=report.nodeid, outcome=report.outcome, when=report.when,
-                                 markers=[k for k in report.keywords],
-                                 text=str(report.longrepr)[-3000:] if report.failed else ""))
-    def pytest_sessionfinish(session):
-        with open(os.environ["MINIGRAD_GRADE_OUT"], "w") as f:
-            json.dump(_results, f)
-    '''
-)
-
-
-def run_task_tests(path: str, tasks, extra_args=()):
-    """Run the tests marked with ``tasks`` in the tree at ``path``; returns {task: [results]}."""
-    path = os.path.abspath(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        with open(os.path.join(tmp, "minigrad_grade_plugin.py"), "w") as f:
-            f.write(_PLUGIN)
-        out = os.path.join(tmp, "results.json")
-        env = dict(os.environ, MINIGRAD_GRADE_OUT=out, MPLBACKEND="Agg",
-                   PYTHONPATH=os.pathsep.join([path, tmp, os.environ.get("PYTHONPATH", "")]))
-        expr = " or ".join(marker_name(t) for t in tasks)
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "minigrad_grade_plugin", "-p", "no:cacheprovider",
-               "-m", f"({expr}) and not gpu", os.path.join(path, "tests"), *extra_args]
-        subprocess.run(cmd, cwd=path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not os.path.exists(out):
-            raise RuntimeError(f"grade: pytest did not run in '{path}' (is pytest installed?)")
-        with open(out) as f:
-            results = json.load(f)
-    by_task = {t: [] for t in tasks}
+    results = grade(args.root, args.submissions, tasks=args.tasks, release=args.release, jobs=args.jobs,
+                    run_stubs=args.run_stubs, cost=not args.no_cost, progress=progress)
     for r in results:
-        for t in tasks:
-            if marker_name(t) in r["markers"]:
-                by_task[t].append(r)
-    return by_task
+        print(table(r))
+    if args.out:
+        write_outputs(results, config.load_course(args.root), args.out)
+        print(f"wrote {os.path.join(args.out, 'grades.csv')} and results.json + feedback.md per submission")
+    return 0
 
 
-def _first_lines(text, n=4):
-    lines = [ln for ln in text.splitlines() if ln.strip().startswith("E ")] or text.splitlines()
-    return "\n".join("      " + ln.strip() for ln in lines[:n])
+def _cmd_make_autograder(args):
+    from .course.autograder import make_autograder
+
+    path = make_autograder(args.root, args.out, release=args.release, tasks=args.tasks)
+    print(f"wrote the Gradescope autograder {path}")
+    return 0
 
 
-def grade(path: str = ".", tasks=None, stream=None) -> bool:
-    """Print a per-task table for the tree at ``path``; True when every task passes."""
-    stream = stream or sys.stdout
-    tasks = list(tasks or TASKS)
-    by_task = run_task_tests(path, tasks)
-    ok_all = True
-    print(f"{'task':28s} {'tests':>7s}  result", file=stream)
-    for task in tasks:
-        results = by_task[task]
-        failed = [r for r in results if r["outcome"] == "failed"]
-        passed = [r for r in results if r["outcome"] == "passed" and r["when"] == "call"]
-        ok = bool(passed) and not failed
-        ok_all &= ok
-        status = "passed" if ok else ("no tests ran" if not results else f"FAILED ({len(failed)} failing)")
-        print(f"{task:28s} {len(passed):3d}/{len(passed) + len(failed):<3d}  {status}", file=stream)
-        if failed:
-            print(f"    {failed[0]['nodeid']}\n{_first_lines(failed[0]['text'])}", file=stream)
-    return ok_all
+def _cmd_check(args):
+    from .course.check import check
+
+    return 0 if check(args.root, args.tasks or None) else 1
 
 
-def main(argv=None):
+def _cmd_submit(args):
+    from .course.submission import submit
+
+    path, manifest = submit(args.root, args.out)
+    todo = [t for t, e in manifest["tasks"].items() if e["stub"]]
+    print(f"wrote {path}: {len(manifest['tasks'])} task(s)" + (f"; still stubs: {', '.join(todo)}" if todo else ""))
+    for problem in manifest.get("problems", []):
+        print(f"warning: {problem}", file=sys.stderr)
+    return 0
+
+
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m minigrad.assignments", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default=".", help="the project tree (default: the current folder)")
     sub = parser.add_subparsers(dest="command", required=True)
-    m = sub.add_parser("make-student", help="write a student copy with solutions replaced by stubs")
+    sub.add_parser("tasks", help="list the tasks in order").set_defaults(run=_cmd_tasks)
+    m = sub.add_parser("make-student", help="write a student copy (instructor)")
     m.add_argument("out")
-    m.add_argument("--source", default=".", help="the reference tree (default: current directory)")
-    m.add_argument("--only", nargs="+", metavar="TASK", help="stub only these tasks")
-    g = sub.add_parser("grade", help="run the test suite of a tree and print a per-task table")
-    g.add_argument("path", nargs="?", default=".")
+    m.add_argument("--source", default=None, help="the reference tree (default: --root)")
+    m.add_argument("--release", help="hand out the tasks of the releases up to this one (course.toml)")
+    m.add_argument("--only", nargs="+", metavar="TASK", help="hand out exactly these tasks")
+    m.add_argument("--reveal", nargs="+", metavar="TASK", help="keep these tasks' reference solutions in the copy")
+    m.set_defaults(run=_cmd_make_student)
+    g = sub.add_parser("grade", help="grade submissions: folders, .zip copies or submission.zip files (instructor)")
+    g.add_argument("submissions", nargs="+", metavar="SUBMISSION")
+    g.add_argument("--out", help="write grades.csv and per submission results.json and feedback.md here")
     g.add_argument("--tasks", nargs="+", metavar="TASK")
+    g.add_argument("--release", help="grade the tasks of this release group only")
+    g.add_argument("--jobs", type=int, default=None, help="tasks graded at once (default: CPU cores, at most 4)")
+    g.add_argument("--run-stubs", action="store_true", help="run the tests even of blocks that are still the stub")
+    g.add_argument("--no-cost", action="store_true", help="skip the ungraded time/memory comparison")
+    g.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    g.set_defaults(run=_cmd_grade)
+    a = sub.add_parser("make-autograder", help="write a Gradescope autograder .zip (instructor)")
+    a.add_argument("out")
+    a.add_argument("--release", help="grade only this release group's tasks")
+    a.add_argument("--tasks", nargs="+", metavar="TASK")
+    a.set_defaults(run=_cmd_make_autograder)
+    c = sub.add_parser("check", help="self-grade your copy: the grader's table (student)")
+    c.add_argument("tasks", nargs="*", metavar="TASK")
+    c.set_defaults(run=_cmd_check)
+    s = sub.add_parser("submit", help="write submission.zip with your task blocks (student)")
+    s.add_argument("--out", help="where to write it (default: submission.zip in the copy)")
+    s.set_defaults(run=_cmd_submit)
     args = parser.parse_args(argv)
+    if getattr(args, "source", None) is None and args.command == "make-student":
+        args.source = args.root
     try:
-        if args.command == "make-student":
-            tasks = make_student(args.source, args.out, set(args.only) if args.only else None)
-            print(f"wrote a student copy to {args.out} with {len(tasks)} tasks stubbed: {', '.join(tasks)}")
-            return 0
-        return 0 if grade(args.path, args.tasks) else 1
-    except (MarkerError, FileExistsError, RuntimeError) as err:
+        return args.run(args)
+    except (config.CourseError, fences.FenceError, FileExistsError, FileNotFoundError, GradingError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

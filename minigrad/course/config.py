@@ -1,0 +1,120 @@
+"""The course file (``course.toml`` at the root of the instructor's tree) over the defaults.
+
+Everything in it is optional; a missing file means the defaults of ``tasks.py``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from .tasks import DEFAULT_TASKS, Task
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+#: paths (relative to the root) that are instructor material: never in a student copy,
+#: never in a grading tree's test run
+INSTRUCTOR_PATHS = (".ci", "docs/instructors.md", "docs/instructor", "tests/instructor", "tests/hidden")
+#: folders that are never copied anywhere (caches, environments, outputs)
+SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".hypothesis", "runs", "build", "dist",
+             ".ipynb_checkpoints", "submissions", "grades"}
+
+_TASK_KEYS = {"points", "prerequisites", "release", "all_or_nothing"}
+
+
+class CourseError(ValueError):
+    """A course file that does not say what the tooling needs; the message names the key."""
+
+
+@dataclass
+class Course:
+    name: str = "minigrad course"
+    tasks: dict = field(default_factory=dict)  # id -> Task, in teaching order
+    releases: tuple = ("week1", "week2", "week3", "week4")
+    per_test_timeout: float = 60.0
+    per_task_timeout: float = 300.0
+    hidden_marker: str = "hidden"
+
+    def released_tasks(self, release: str | None) -> list:
+        """The tasks handed out up to and including ``release`` (all of them for None)."""
+        if release is None:
+            return list(self.tasks)
+        self.check_release(release)
+        upto = set(self.releases[: self.releases.index(release) + 1])
+        return [t for t, task in self.tasks.items() if task.release in upto]
+
+    def tasks_of(self, release: str) -> list:
+        """The tasks of exactly one release group."""
+        self.check_release(release)
+        return [t for t, task in self.tasks.items() if task.release == release]
+
+    def check_release(self, release):
+        if release not in self.releases:
+            raise CourseError(f"unknown release {release!r}; the course file lists {list(self.releases)}")
+
+    def check_tasks(self, task_ids, what="task"):
+        unknown = [t for t in task_ids if t not in self.tasks]
+        if unknown:
+            raise CourseError(f"unknown {what} id(s) {unknown}; known: {', '.join(self.tasks)}")
+        return list(task_ids)
+
+
+def load_course(root: str) -> Course:
+    """The course of the tree at ``root``: course.toml if present, else the defaults."""
+    path = os.path.join(root, "course.toml")
+    data = {}
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            try:
+                data = tomllib.load(f)
+            except tomllib.TOMLDecodeError as err:
+                raise CourseError(f"{path}: {err}") from None
+    head = data.get("course", {})
+    course = Course()
+    for key in ("name", "per_test_timeout", "per_task_timeout", "hidden_marker"):
+        if key in head:
+            setattr(course, key, type(getattr(course, key))(head[key]))
+    if "releases" in head:
+        course.releases = tuple(head["releases"])
+    overrides = data.get("tasks", {})
+    known = {t.id for t in DEFAULT_TASKS}
+    for task_id, values in overrides.items():
+        if task_id not in known:
+            raise CourseError(f"{path}: [tasks.\"{task_id}\"] is not a task of this source; known: {sorted(known)}")
+        bad = set(values) - _TASK_KEYS
+        if bad:
+            raise CourseError(f"{path}: [tasks.\"{task_id}\"] has unknown key(s) {sorted(bad)}; allowed: {sorted(_TASK_KEYS)}")
+    for task in DEFAULT_TASKS:
+        values = dict(overrides.get(task.id, {}))
+        if "prerequisites" in values:
+            values["prerequisites"] = tuple(values["prerequisites"])
+            for p in values["prerequisites"]:
+                if p not in known:
+                    raise CourseError(f"{path}: prerequisite {p!r} of {task.id} is not a task")
+        if "points" in values:
+            values["points"] = float(values["points"])
+            if values["points"] < 0:
+                raise CourseError(f"{path}: points of {task.id} must be >= 0, got {values['points']}")
+        course.tasks[task.id] = dataclasses.replace(task, **values)
+    for task in course.tasks.values():
+        if task.release not in course.releases:
+            raise CourseError(f"{path}: release {task.release!r} of {task.id} is not in releases {list(course.releases)}")
+    return course
+
+
+def is_instructor_path(rel: str) -> bool:
+    rel = rel.replace(os.sep, "/")
+    return any(rel == p or rel.startswith(p + "/") for p in INSTRUCTOR_PATHS)
+
+
+def walk(root: str):
+    """Relative paths of the files of a tree, sorted, skipping caches and environments."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+        for name in sorted(filenames):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            yield os.path.relpath(os.path.join(dirpath, name), root)
