@@ -2,6 +2,8 @@
 binary_cross_entropy_with_logits, mse_loss."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import backend, ops
@@ -213,53 +215,121 @@ def cross_entropy(input: Tensor, target, weight=None, size_average=None, ignore_
 
 
 class BCEWithLogits(Function):
-    """l = w * (max(x, 0) - x*t + log(1 + exp(-|x|))) = -w*(t log s(x) + (1-t) log(1-s(x))).
-    Backward: dx = w * (sigmoid(x) - t) * g   (divided by the count for "mean")."""
+    """Binary cross-entropy on logits x with target t (same shape), weight w and pos_weight p
+    (both broadcast against x; None = 1). With sp(z) = log(1 + exp(z)) computed stably as
+    max(z, 0) + log1p(exp(-|z|)) and lw = 1 + (p - 1) t:
+        l = w * ((1 - t) x + lw * sp(-x))  = -w * (p t log s(x) + (1 - t) log(1 - s(x)))
+    Backward (divided by the element count for "mean"):
+        dx = w * g * ((1 - t) - lw * s(-x))       (p = 1: w * g * (s(x) - t))
+        dt = w * g * ((p - 1) sp(-x) - x)        (p = 1: -w * g * x; PyTorch differentiates t too)
+    Shapes: x, t (any) -> scalar, or x's shape for "none". weight and pos_weight get no
+    gradient (PyTorch refuses them requiring grad; so does minigrad's wrapper)."""
 
-    def forward(self, x, t, w, reduction):
+    def forward(self, x, t, w, p, reduction):
         xp = backend.array_module(x)
-        losses = xp.maximum(x, 0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))
+        sp_neg = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        lw = 1 if p is None else 1 + (p - 1) * t
+        losses = (1 - t) * x + lw * sp_neg
         if w is not None:
             losses = losses * w
-        self.x, self.t, self.w, self.reduction = x, t, w, reduction
+        self.x, self.t, self.w, self.p, self.sp_neg, self.reduction = x, t, w, p, sp_neg, reduction
         if reduction == "none":
             return losses
-        return losses.sum() if reduction == "sum" else losses.mean()
+        if reduction == "sum":
+            return losses.sum()
+        return losses.sum() * (1 / x.size if x.size else np.nan)
 
     def backward(self, g):
         xp = backend.array_module(g)
-        e = xp.exp(-xp.abs(self.x))
-        sig = xp.where(self.x >= 0, 1 / (1 + e), e / (1 + e))
-        dx = sig - self.t
-        if self.w is not None:
-            dx = dx * self.w
-        if self.reduction == "mean":
+        if self.reduction == "mean" and self.x.size:
             g = g / self.x.size
-        return dx * g, None, None
+        scale = g if self.w is None else g * self.w
+        dx = dt = None
+        if self.needs_input_grad[0]:
+            e = xp.exp(-xp.abs(self.x))
+            sig_neg = xp.where(self.x >= 0, e / (1 + e), 1 / (1 + e))  # s(-x)
+            lw = 1 if self.p is None else 1 + (self.p - 1) * self.t
+            dx = ((1 - self.t) - lw * sig_neg) * scale
+        if self.needs_input_grad[1]:
+            dt = (-self.x if self.p is None else (self.p - 1) * self.sp_neg - self.x) * scale
+        return dx, dt, None, None
 
 
-def binary_cross_entropy_with_logits(x: Tensor, target, weight=None, reduction: str = "mean") -> Tensor:
+def _constant_like(value, name: str, x: Tensor, fn: str):
+    """weight / pos_weight: an array (or Tensor that needs no gradient) broadcastable to x."""
+    if isinstance(value, Tensor) and value.requires_grad:
+        raise RuntimeError(f"{fn}: {name} requires grad, but {fn} is not differentiable with respect to "
+                           f"{name} (as in PyTorch); pass {name}.detach()")
+    arr = _array(value, f"{fn}: {name}", x.data).astype(x.dtype, copy=False)
+    try:
+        fits = np.broadcast_shapes(arr.shape, x.shape) == x.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{fn}: {name} has shape {arr.shape}, which does not broadcast to the input's shape {x.shape}")
+    return arr
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, size_average=None, reduce=None,
+                                     reduction: str = "mean", pos_weight=None) -> Tensor:
+    """PyTorch's ``binary_cross_entropy_with_logits`` (same arguments, same order): stable BCE on logits.
+
+    ``weight`` rescales each element's loss, ``pos_weight`` the positive (t = 1) term of each
+    class (broadcast along the last dimension, as in PyTorch); both broadcast to the input's
+    shape. A target that requires grad gets its gradient. ``size_average``/``reduce`` (deprecated
+    in PyTorch) are refused unless None.
+    """
+    fn = "binary_cross_entropy_with_logits"
+    refuse(fn, size_average=(size_average, None), reduce=(reduce, None))
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{fn}: input must be a Tensor, got {type(input).__name__}")
     if reduction not in REDUCTIONS:
-        raise ValueError(f"binary_cross_entropy_with_logits: reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    t = _array(target, "binary_cross_entropy_with_logits: target", x.data).astype(x.dtype, copy=False)
-    if t.shape != x.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: target has shape {t.shape}, expected {x.shape}")
-    w = None
-    if weight is not None:
-        w = _array(weight, "binary_cross_entropy_with_logits: weight", x.data).astype(x.dtype, copy=False)
-        np.broadcast_shapes(w.shape, x.shape)
-    return BCEWithLogits.apply(x, t, w, reduction=reduction)
+        raise ValueError(f"{fn}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if isinstance(target, Tensor):
+        _array(target, f"{fn}: target", input.data)
+        t = target if target.dtype == input.dtype else Tensor._wrap(target.data.astype(input.dtype))
+    else:
+        t = Tensor._wrap(_array(target, f"{fn}: target", input.data).astype(input.dtype, copy=False))
+    if t.shape != input.shape:
+        raise ValueError(f"{fn}: target has shape {t.shape}, expected the input's shape {input.shape}")
+    w = None if weight is None else _constant_like(weight, "weight", input, fn)
+    p = None if pos_weight is None else _constant_like(pos_weight, "pos_weight", input, fn)
+    return BCEWithLogits.apply(input, t, w, p, reduction=reduction)
 
 
-def mse_loss(x: Tensor, target, reduction: str = "mean") -> Tensor:
-    """Mean squared error, built from the basic ops (so its backward comes for free)."""
+def mse_loss(input: Tensor, target, size_average=None, reduce=None, reduction: str = "mean", weight=None) -> Tensor:
+    """Mean squared error, PyTorch's arguments and order, built from the basic ops (so its
+    backward comes for free, to a target that requires grad as well).
+
+    input and target broadcast together (PyTorch warns when their shapes differ; so does this).
+    ``weight`` (PyTorch 2.13) has the input's shape: "mean" is then sum(w * d^2) / sum(w).
+    """
+    fn = "mse_loss"
+    refuse(fn, size_average=(size_average, None), reduce=(reduce, None))
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{fn}: input must be a Tensor, got {type(input).__name__}")
     if reduction not in REDUCTIONS:
-        raise ValueError(f"mse_loss: reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    target_shape = target.shape if hasattr(target, "shape") else np.shape(target)
-    if tuple(target_shape) != x.shape:
-        raise ValueError(f"mse_loss: target has shape {tuple(target_shape)}, expected {x.shape}")
-    diff = ops.sub(x, target if isinstance(target, Tensor) else Tensor._wrap(_array(target, "mse_loss: target", x.data)))
+        raise ValueError(f"{fn}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    t = target if isinstance(target, Tensor) else Tensor._wrap(_array(target, f"{fn}: target", input.data))
+    if t.shape != input.shape:
+        try:
+            np.broadcast_shapes(t.shape, input.shape)
+        except ValueError:
+            raise ValueError(f"{fn}: target has shape {t.shape}, which does not broadcast with the input's "
+                             f"shape {input.shape}") from None
+        warnings.warn(f"{fn}: target size {t.shape} differs from input size {input.shape}; they are broadcast "
+                      "together, which is likely not what you meant", stacklevel=2)
+    diff = ops.sub(input, t)
     sq = ops.mul(diff, diff)
+    if weight is not None:
+        w = _lift_constant(weight, f"{fn}: weight", input)
+        if w.shape != input.shape:
+            raise ValueError(f"{fn}: weight has shape {w.shape}, expected the input's shape {input.shape}")
+        sq = ops.mul(sq, w)
+        if reduction == "mean":
+            return ops.div(ops.sum(sq), ops.sum(w))
     if reduction == "none":
         return sq
-    return ops.sum(sq) if reduction == "sum" else ops.mean(sq)
+    if reduction == "sum":
+        return ops.sum(sq)
+    return _mean_by(ops.sum(sq), sq.size)
