@@ -4,7 +4,11 @@ Everything else in minigrad asks this module for "the array module of this array
 (``xp = array_module(a)``) and then writes ``xp.zeros(...)``, ``xp.matmul(...)`` and so on,
 so the same line of code runs on the CPU (NumPy) and on a GPU (CuPy).
 
-Device names are ``"cpu"`` and ``"cuda"``.
+Devices are named: ``"cpu"`` holds NumPy arrays, ``"cuda"`` CuPy arrays (when CuPy is
+installed and a GPU can compile and run a kernel). ``register_array_module`` makes any other
+array module with CuPy's interface a device too: the test suite registers a strict CuPy
+stand-in that way, so every device test runs on a machine without a GPU, and minigrad
+treats its arrays exactly as it treats CuPy's.
 """
 from __future__ import annotations
 
@@ -15,8 +19,52 @@ try:  # CuPy is optional: ``pip install minigrad-unet[gpu]``
 except Exception:  # ImportError, or a CuPy that cannot find its CUDA libraries
     _cupy = None
 
-DEVICES = ("cpu", "cuda")
 DEFAULT_DTYPE = np.float32
+
+# --------------------------------------------------------------------------------------
+# Devices: a name for each array module
+# --------------------------------------------------------------------------------------
+_modules: dict = {"cpu": np}  # device name -> array module
+_device_of_type: dict = {np.ndarray: "cpu"}  # array type -> device name
+_available: dict = {"cpu": lambda: True}  # device name -> a function telling whether it can run now
+_free_memory: dict = {}  # device name -> a function giving its free memory in bytes
+_array_types: tuple = (np.ndarray,)
+
+#: Required of a registered array module, besides NumPy's functions under their NumPy names.
+MODULE_INTERFACE = ("ndarray", "asarray", "asnumpy", "random")
+
+
+def register_array_module(name: str, xp, *, available=None, free_memory=None) -> None:
+    """Make the arrays of the module ``xp`` a device called ``name`` (CuPy is ``"cuda"``).
+
+    ``xp`` needs CuPy's interface: ``xp.ndarray`` (the type of its arrays), ``xp.asarray(host)``
+    (a host -> device copy), ``xp.asnumpy(a)`` (a device -> host copy), ``xp.random.default_rng``
+    and the NumPy functions minigrad calls, under NumPy's names. ``available()`` says whether
+    the device can run now (default: always); ``free_memory()`` gives its free bytes, which size
+    the convolution's column chunks (default: 1 GiB). Registering the same module again is a no-op.
+    """
+    if not isinstance(name, str) or not name.isidentifier() or name == "cpu":
+        raise ValueError(f"register_array_module: name must be an identifier other than 'cpu', got {name!r}")
+    missing = [attr for attr in MODULE_INTERFACE if not hasattr(xp, attr)]
+    if missing:
+        raise TypeError(
+            f"register_array_module: module {getattr(xp, '__name__', xp)!r} lacks {', '.join(missing)} "
+            f"(an array module needs {', '.join(MODULE_INTERFACE)})"
+        )
+    if name in _modules and _modules[name] is not xp:
+        raise ValueError(f"register_array_module: device {name!r} is already the module {_modules[name].__name__!r}")
+    global _array_types
+    _modules[name] = xp
+    _device_of_type[xp.ndarray] = name
+    _available[name] = available or (lambda: True)
+    _free_memory[name] = free_memory or (lambda: 2**30)
+    _array_types = tuple(_device_of_type)
+
+
+def devices() -> tuple:
+    """The device names minigrad knows ("cuda" even where CuPy is missing: asking for it then
+    explains what is missing)."""
+    return tuple(dict.fromkeys(("cpu", "cuda", *_modules)))
 
 
 def cupy_module():
@@ -24,87 +72,216 @@ def cupy_module():
     return _cupy
 
 
+_gpu_ok = None  # the probe's answer, found once per process
+
+
 def gpu_available() -> bool:
-    """True when CuPy is installed and at least one CUDA device answers."""
+    """True when CuPy is installed, a CUDA device answers, and a kernel compiled for it runs.
+
+    Counting devices is not enough: CuPy compiles its kernels at run time with NVRTC, and a
+    machine whose driver works but whose NVRTC is missing or too old would crash at the first
+    op. So this compiles and runs one tiny kernel (once per process) and checks its result.
+    """
+    global _gpu_ok
+    if _gpu_ok is None:
+        _gpu_ok = _probe_gpu()
+    return _gpu_ok
+
+
+def _probe_gpu() -> bool:
     if _cupy is None:
         return False
     try:
-        return _cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
+        if _cupy.cuda.runtime.getDeviceCount() < 1:
+            return False
+        kernel = _cupy.ElementwiseKernel("float32 x", "float32 y", "y = 2 * x + 1", "minigrad_probe")
+        out = kernel(_cupy.arange(4, dtype=np.float32))
+        return bool((_cupy.asnumpy(out) == np.array([1, 3, 5, 7], np.float32)).all())
+    except Exception:  # no driver, no NVRTC, an unsupported GPU: all mean "no usable GPU"
         return False
+
+
+def _cupy_free_memory() -> int:
+    """Free device memory plus what CuPy's memory pool holds unused (it hands that out first)."""
+    free, _ = _cupy.cuda.runtime.memGetInfo()
+    return int(free) + int(_cupy.get_default_memory_pool().free_bytes())
+
+
+if _cupy is not None:
+    register_array_module("cuda", _cupy, available=gpu_available, free_memory=_cupy_free_memory)
+
+
+def _cuda_index(device: str, index: str) -> None:
+    """Accept "cuda:N" only for the current CUDA device: a CuPy array carries no device name in
+    minigrad, so arrays on two GPUs would look alike and mix. Refuse any other N clearly."""
+    if not index.isdigit():
+        raise ValueError(f"device: expected 'cuda' or 'cuda:N' with N a device number, got {device!r}")
+    n, count = int(index), _cupy.cuda.runtime.getDeviceCount()
+    if n >= count:
+        raise ValueError(f"device {device!r}: this machine has {count} CUDA device(s), numbered 0 to {count - 1}")
+    current = _cupy.cuda.runtime.getDevice()
+    if n != current:
+        raise RuntimeError(
+            f"device {device!r}: minigrad runs on one GPU, the current CUDA device (cuda:{current}). "
+            f"Make GPU {n} the current one before creating any arrays, with CUDA_VISIBLE_DEVICES={n} "
+            f"in the environment or cupy.cuda.Device({n}).use(), then ask for 'cuda'"
+        )
 
 
 def check_device(device) -> str:
     """Normalise a device name; raise a clear error for an unknown or unusable one."""
     name = str(device)
-    if name.startswith("cuda:"):  # accept "cuda:0" like PyTorch; one GPU is all we use
-        name = "cuda"
-    if name not in DEVICES:
-        raise ValueError(f"device: expected one of {DEVICES}, got {device!r}")
+    index = None
+    if name.startswith("cuda:"):  # PyTorch's spelling of a device number
+        name, index = "cuda", name[len("cuda:"):]
+    if name not in devices():
+        raise ValueError(f"device: expected one of {devices()} (or 'cuda:N'), got {device!r}")
     if name == "cuda" and not gpu_available():
         raise RuntimeError(
-            "device='cuda' was asked for, but no usable GPU was found "
+            f"device={device!r} was asked for, but no usable GPU was found: CuPy "
+            f"{'is not installed' if _cupy is None else 'found no CUDA device that compiles and runs a kernel'} "
             "(install CuPy with `pip install minigrad-unet[gpu]` on a machine with a CUDA GPU)"
         )
+    if name != "cuda" and not _available[name]():
+        raise RuntimeError(f"device={device!r} was asked for, but it is not available now")
+    if index is not None:
+        _cuda_index(str(device), index)
+    return name
+
+
+# --------------------------------------------------------------------------------------
+# Arrays and where they live
+# --------------------------------------------------------------------------------------
+def _device_name(a):
+    name = _device_of_type.get(type(a))
+    if name is None and isinstance(a, _array_types):  # a subclass of some module's array
+        name = next(n for t, n in _device_of_type.items() if isinstance(a, t))
     return name
 
 
 def is_array(obj) -> bool:
-    """Whether ``obj`` is a NumPy or CuPy array."""
-    return isinstance(obj, np.ndarray) or (_cupy is not None and isinstance(obj, _cupy.ndarray))
+    """Whether ``obj`` is an array of a known device (NumPy, CuPy, a registered module)."""
+    return isinstance(obj, _array_types)
 
 
 def array_module(a):
-    """The array module (``numpy`` or ``cupy``) that owns the array ``a``."""
-    if _cupy is not None and isinstance(a, _cupy.ndarray):
-        return _cupy
-    return np
+    """The array module (``numpy``, ``cupy``, ...) that owns the array ``a``."""
+    return _modules[_device_name(a) or "cpu"]
 
 
 def device_of(a) -> str:
-    """``"cuda"`` for a CuPy array, ``"cpu"`` for anything else."""
-    return "cuda" if array_module(a) is not np else "cpu"
+    """The device of an array: ``"cuda"`` for a CuPy array, ``"cpu"`` for a NumPy array or anything else."""
+    return _device_name(a) or "cpu"
 
 
 def to_device(a, device: str):
     """Move an array to ``device``; returns the array itself when it is already there."""
     device = check_device(device)
-    if device == device_of(a):
+    source = device_of(a)
+    if device == source:
         return a
-    if device == "cuda":
-        return _cupy.asarray(a)  # host -> device
-    return _cupy.asnumpy(a)  # device -> host
+    host = a if source == "cpu" else _modules[source].asnumpy(a)  # device -> host
+    return host if device == "cpu" else _modules[device].asarray(host)  # host -> device
 
 
 def to_numpy(a) -> np.ndarray:
     """A host NumPy copy of ``a`` (always a copy, never a view into live data)."""
-    if device_of(a) == "cuda":
-        return _cupy.asnumpy(a)
+    source = device_of(a)
+    if source != "cpu":
+        return _modules[source].asnumpy(a)
     return np.array(a, copy=True)
 
 
 def synchronize(device: str = "cuda") -> None:
-    """Wait for queued GPU work to finish (for timing); a no-op on the CPU."""
+    """Wait for queued GPU work to finish (for timing); a no-op elsewhere."""
     if device == "cuda" and _cupy is not None:
         _cupy.cuda.get_current_stream().synchronize()
+
+
+def is_writeable(a) -> bool:
+    """Whether writing into ``a`` in place is safe: every element has memory of its own.
+
+    NumPy keeps a flag for this (a broadcast view is read-only). CuPy arrays have no such
+    flag and let a write through a broadcast view land in its base, several elements racing
+    for one address; so elsewhere it is judged from the strides: a zero stride along an axis
+    longer than 1 means elements share memory. (Views made with as_strided that overlap
+    without a zero stride are not detected; minigrad makes none.)
+    """
+    if isinstance(a, np.ndarray):
+        return bool(a.flags.writeable)
+    if not is_array(a):
+        return False
+    return all(stride != 0 or n <= 1 for stride, n in zip(a.strides, a.shape))
+
+
+def matmul_writes_strided_out(xp) -> bool:
+    """Whether ``xp.matmul(a, b, out=view)`` writes straight into a view whose rows are
+    strided (a block of rows of a larger array). NumPy's BLAS call takes the row stride; CuPy
+    computes into a contiguous temporary and then copies it, so there a caller should make
+    that temporary itself (and keep it), or write into contiguous memory."""
+    return xp is np
+
+
+#: On a device, one chunk of convolution columns may take at most this share of free memory.
+DEVICE_COLUMN_SHARE = 0.25
+
+
+def column_budget_bytes(xp):
+    """The bytes one chunk of im2col columns may take on ``xp``'s device, or None for NumPy.
+
+    On the CPU, im2col's small cache-sized chunks are fastest (its own constants, tuned by the
+    benchmarks). On a GPU each chunk costs a dozen kernel launches, so small chunks would
+    turn one convolution into hundreds of tiny launches: there a chunk holds whole samples,
+    up to a quarter of the free device memory.
+    """
+    if xp is np:
+        return None
+    name = next(n for n, module in _modules.items() if module is xp)
+    return int(_free_memory[name]() * DEVICE_COLUMN_SHARE)
+
+
+# --------------------------------------------------------------------------------------
+# Checks that would cost a device -> host synchronisation
+# --------------------------------------------------------------------------------------
+_sync_checks = False
+
+
+def set_sync_checks(enabled: bool) -> None:
+    """Run, on a GPU too, the input checks that must read device values on the host.
+
+    On the CPU minigrad checks, e.g., that every class label is in range. On a GPU that check
+    would wait for the device and copy its answer to the host at every call, so it is off by
+    default: there an out-of-range label is not an error (CuPy's indexing wraps it around, so
+    the loss silently uses another class). Turn this on while debugging a data pipeline.
+    """
+    global _sync_checks
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_sync_checks: enabled must be True or False, got {enabled!r}")
+    _sync_checks = enabled
+
+
+def sync_checks_enabled(device: str) -> bool:
+    """Whether checks that read device values should run for arrays on ``device``
+    (always on the CPU, where they cost no synchronisation)."""
+    return device == "cpu" or _sync_checks
 
 
 # --------------------------------------------------------------------------------------
 # Random numbers: one seeded generator per device, so runs are reproducible.
 # --------------------------------------------------------------------------------------
 _host_rng = np.random.default_rng(0)
-_device_rng = None
+_device_rngs: dict = {}
 _seed = 0
 
 
 def manual_seed(seed: int) -> None:
-    """Seed every random number generator minigrad uses (host and GPU)."""
-    global _host_rng, _device_rng, _seed
+    """Seed every random number generator minigrad uses (host and devices)."""
+    global _host_rng, _seed
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
     _seed = int(seed)
     _host_rng = np.random.default_rng(_seed)
-    _device_rng = None  # created lazily from the same seed
+    _device_rngs.clear()  # created lazily from the same seed
 
 
 def host_rng() -> np.random.Generator:
@@ -123,9 +300,8 @@ def set_rng_state(state: dict) -> None:
 
 def random_uniform(shape, dtype, device: str):
     """Uniform [0, 1) numbers made directly on ``device`` (no host-to-device copy on a GPU)."""
-    global _device_rng
-    if device == "cuda":
-        if _device_rng is None:
-            _device_rng = _cupy.random.default_rng(_seed)
-        return _device_rng.random(shape, dtype=np.float64).astype(dtype, copy=False)
-    return _host_rng.random(shape).astype(dtype, copy=False)
+    if device == "cpu":
+        return _host_rng.random(shape).astype(dtype, copy=False)
+    if device not in _device_rngs:
+        _device_rngs[device] = _modules[device].random.default_rng(_seed)
+    return _device_rngs[device].random(shape, dtype=np.float64).astype(dtype, copy=False)

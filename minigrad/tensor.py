@@ -99,9 +99,9 @@ class Function:
                     f"{cls.__name__} in place: x (shape {x.shape}) is already an input of a recorded op, "
                     "which may need its values for backward; use the out-of-place op"
                 )
-        writable = backend.is_array(x._data) and x._data.ndim > 0 and getattr(x._data.flags, "writeable", True)
-        # (a 0-d result may be a NumPy scalar, and a broadcast view is read-only: those get a
-        # new array, bound to x below)
+        writable = backend.is_array(x._data) and x._data.ndim > 0 and backend.is_writeable(x._data)
+        # (a 0-d result may be a NumPy scalar, and a broadcast view shares memory between its
+        # elements: those get a new array, bound to x below)
         out = cls.apply(x, out=x._data if writable else None, **options)
         # x takes over the result's identity: its array, and the record of this op, whose
         # parent is the stand-in for x's old self (made by apply via x._as_parent()).
@@ -217,7 +217,7 @@ class Tensor:
         if self._data is None:
             return f"<graph stand-in for the output of {type(self._ctx).__name__}; its data is not kept>"
         grad = ", requires_grad=True" if self.requires_grad else ""
-        dev = ", device='cuda'" if self.device == "cuda" else ""
+        dev = f", device='{self.device}'" if self.device != "cpu" else ""
         return f"tensor({backend.to_numpy(self._data)!r}{grad}{dev})"
 
     def numpy(self) -> np.ndarray:
@@ -462,9 +462,13 @@ def _data_of(x):
     return x.data if isinstance(x, Tensor) else x
 
 
-def tensor(data, requires_grad: bool = False, dtype=None, device: str = "cpu") -> Tensor:
-    """Make a tensor: a NumPy/CuPy array keeps its dtype; numbers and lists become float32."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=backend.check_device(device))
+def tensor(data, requires_grad: bool = False, dtype=None, device: str | None = None) -> Tensor:
+    """Make a tensor: a NumPy/CuPy array keeps its dtype; numbers and lists become float32.
+
+    Without ``device`` the data stays where it is: a CuPy array makes a GPU tensor, a NumPy
+    array or Python data a CPU tensor. A ``device`` that differs moves (copies) the data."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype,
+                  device=None if device is None else backend.check_device(device))
 
 
 from . import ops  # noqa: E402  (ops needs Tensor and Function defined above)

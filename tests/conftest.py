@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+import fakegpu
 import minigrad
 from minigrad import backend
 
@@ -21,8 +22,13 @@ settings.register_profile("grading", max_examples=12, deadline=None, suppress_he
                           derandomize=True, database=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# Devices: the CPU; "fakegpu", a strict CuPy stand-in (tests/fakegpu.py) that minigrad sees as
+# a second device exactly as it sees CuPy, so every device test runs in CI without a GPU and
+# proves its device discipline (no implicit host <-> device transfers); and a real GPU, when
+# one is usable (marked gpu, skipped otherwise).
+backend.register_array_module("fakegpu", fakegpu)
 _no_gpu = pytest.mark.skipif(not backend.gpu_available(), reason="CuPy or a usable GPU is not available")
-DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, _no_gpu])]
+DEVICES = ["cpu", "fakegpu", pytest.param("cuda", marks=[pytest.mark.gpu, _no_gpu])]
 
 
 @pytest.fixture(params=DEVICES, scope="session")
@@ -43,6 +49,23 @@ def _seed():
 
 def to_device(array, device):
     return backend.to_device(np.asarray(array), device)
+
+
+def on_device(values, device, requires_grad=True):
+    """A tensor made from host values on ``device`` (mg.tensor keeps a device array where it is),
+    checked to be there: a test that asks for a device must run on it."""
+    t = minigrad.tensor(to_device(values, device), requires_grad=requires_grad)
+    assert t.device == device, f"mg.tensor moved a '{device}' array to '{t.device}'"
+    return t
+
+
+def assert_on(device, *values):
+    """Each value (a Tensor or an array; None is skipped) lives on ``device``."""
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        where = v.device if isinstance(v, minigrad.Tensor) else backend.device_of(v)
+        assert where == device, f"value {i} ({type(v).__name__}) is on '{where}', expected '{device}'"
 
 
 def assert_close(actual, expected, rtol=1e-10, atol=1e-12, what=""):

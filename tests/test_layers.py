@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 import minigrad.functional as F
 from minigrad.functional import im2col as im2col_module
-from conftest import assert_close, to_device
+from conftest import assert_close, assert_on, on_device, to_device
 
 
 @st.composite
@@ -34,7 +34,7 @@ def conv_config(draw, transpose=False):
 def inputs_for(cfg, device, dtype=np.float64, seed=0):
     rng = np.random.default_rng(seed)
     c_out = cfg["w"][0] if "output_padding" not in cfg else cfg["w"][1]
-    make = lambda shape: mg.tensor(to_device(rng.standard_normal(shape).astype(dtype), device), requires_grad=True)  # noqa: E731
+    make = lambda shape: on_device(rng.standard_normal(shape).astype(dtype), device)  # noqa: E731
     return make(cfg["x"]), make(cfg["w"]), make((c_out,))
 
 
@@ -50,6 +50,7 @@ def check_against_torch(torch, fn, fn_t, inputs, rtol, atol):
     g = np.random.default_rng(5).standard_normal(out.shape).astype(out.dtype)
     out.backward(to_device(g, out.device))
     out_t, grads_t = run_torch(torch, fn_t, [t.data for t in inputs], g)
+    assert_on(inputs[0].device, out, *(t.grad for t in inputs))  # results stay on the inputs' device
     assert_close(out.data, out_t, rtol=rtol, atol=atol, what="forward")
     for i, (t, gt) in enumerate(zip(inputs, grads_t)):
         assert_close(t.grad, gt, rtol=rtol, atol=atol, what=f"gradient of input {i}")
@@ -73,7 +74,9 @@ def conv_fns(cfg, torch):
 def test_conv_gradcheck(transpose, data, device):
     cfg = data.draw(conv_config(transpose))
     fn, _ = conv_fns(cfg, None) if transpose else (lambda x, w, b: F.conv2d(x, w, b, cfg["stride"], cfg["padding"], cfg["dilation"]), None)
-    assert mg.gradcheck(fn, inputs_for(cfg, device))
+    inputs = inputs_for(cfg, device)
+    assert mg.gradcheck(fn, inputs)
+    assert_on(device, fn(*inputs), *(t.grad for t in inputs))
 
 
 @pytest.mark.conv_im2col
@@ -184,7 +187,7 @@ def test_max_pool_gradcheck_and_torch(cfg, device, torch):
     rng = np.random.default_rng(0)
     # distinct values a safe distance apart, so finite differences never cross a tie
     values = rng.permutation(np.prod(cfg["shape"])).reshape(cfg["shape"]) * 0.1
-    x = mg.tensor(to_device(values, device), requires_grad=True)
+    x = on_device(values, device)
     kw = dict(kernel_size=cfg["kernel"], stride=cfg["stride"], padding=cfg["padding"])
     fn = lambda x: F.max_pool2d(x, **kw)  # noqa: E731
     assert mg.gradcheck(fn, [x])
@@ -210,7 +213,7 @@ def test_max_pool_non_overlapping_windows_like_torch(shape, kernel, dtype, devic
     """stride == kernel takes the two-pass path whose backward fills an uninitialised buffer
     when the windows tile the input, and zeros the leftover rows/columns when they don't."""
     rng = np.random.default_rng(3)
-    x = mg.tensor(to_device(rng.standard_normal(shape).astype(dtype), device), requires_grad=True)
+    x = on_device(rng.standard_normal(shape).astype(dtype), device)
     poison = [np.full(shape, np.nan, dtype=dtype) for _ in range(3)]
     del poison  # freed buffers full of nan, for the backward's uninitialised buffer to reuse
     rtol = 1e-12 if dtype == np.float64 else 1e-6
@@ -220,9 +223,10 @@ def test_max_pool_non_overlapping_windows_like_torch(shape, kernel, dtype, devic
 @given(n=st.integers(1, 2), h=st.integers(1, 9), w=st.integers(1, 9), data=st.data())
 def test_center_crop_gradcheck(n, h, w, data, device):
     size = (data.draw(st.integers(1, h)), data.draw(st.integers(1, w)))
-    x = mg.tensor(to_device(np.random.default_rng(0).standard_normal((n, 2, h, w)), device), requires_grad=True)
+    x = on_device(np.random.default_rng(0).standard_normal((n, 2, h, w)), device)
     assert mg.gradcheck(lambda x: F.center_crop(x, size), [x])
     y = F.center_crop(x, size)
+    assert y.device == device
     top, left = (h - size[0]) // 2, (w - size[1]) // 2  # the odd pixel leaves at the bottom/right
     assert_close(y.data, x.numpy()[:, :, top : top + size[0], left : left + size[1]])
 
@@ -262,7 +266,7 @@ def test_bad_configurations_raise_clear_errors(call, message):
 @given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple), data=st.data())
 def test_softmax_family_gradcheck_and_torch(shape, data, device, torch):
     dim = data.draw(st.integers(-len(shape), len(shape) - 1))
-    x = mg.tensor(to_device(np.random.default_rng(0).standard_normal(shape) * 3, device), requires_grad=True)
+    x = on_device(np.random.default_rng(0).standard_normal(shape) * 3, device)
     for fn, fn_t in [(lambda x: F.softmax(x, dim), lambda x: torch.softmax(x, dim)),
                      (lambda x: F.log_softmax(x, dim), lambda x: torch.log_softmax(x, dim))]:
         x.grad = None
@@ -288,7 +292,7 @@ def ce_case(draw):
 def test_cross_entropy_pixel_weight_class_weight_smoothing_and_ignore_index(case, device, torch):
     n, c, spatial, reduction, use_pixel, use_ignore, use_class, eps = case
     rng = np.random.default_rng(0)
-    logits = mg.tensor(to_device(rng.standard_normal((n, c) + spatial) * 2, device), requires_grad=True)
+    logits = on_device(rng.standard_normal((n, c) + spatial) * 2, device)
     target = rng.integers(0, c, (n,) + spatial)
     target.flat[0] = 0  # at least one pixel not ignored
     if use_ignore and target.size > 1:  # (all pixels ignored: 0/0, nan by definition)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 import minigrad.functional as F
-from conftest import assert_close, to_device
+from conftest import assert_close, assert_on, on_device, to_device
 
 shapes = st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple)
 
@@ -23,7 +23,7 @@ def broadcast_pair(draw):
 
 def make(shape, device, rng, positive=False, requires_grad=True):
     values = rng.uniform(0.5, 2.0, shape) if positive else rng.standard_normal(shape)
-    return mg.tensor(to_device(values, device), requires_grad=requires_grad)
+    return on_device(values, device, requires_grad=requires_grad)
 
 
 BINARY = {
@@ -44,6 +44,7 @@ def compare_with_torch(torch, fn_mg, fn_t, inputs):
     t_inputs = [torch.tensor(t.numpy(), requires_grad=True) for t in inputs]
     t_out = fn_t(*t_inputs)
     t_out.backward(torch.tensor(g))
+    assert_on(inputs[0].device, out, *(t.grad for t in inputs))  # results stay on the inputs' device
     assert_close(out.data, t_out, what="forward")
     for i, (a, b) in enumerate(zip(inputs, t_inputs)):
         assert_close(a.grad, b.grad, what=f"gradient of input {i}")
@@ -63,10 +64,10 @@ def test_binary_ops_gradcheck_and_torch(name, pair, device, torch):
 
 @pytest.mark.autograd_elementwise
 def test_scalar_operands_keep_dtype_and_gradients(device):
-    x = mg.tensor(to_device(np.array([1.0, 2.0], np.float32), device), requires_grad=True)
+    x = on_device(np.array([1.0, 2.0], np.float32), device)
     y = 2 * x + 1 - x / 4 + 3 / x - x**2 + 2**x
-    assert y.dtype == np.float32
-    x64 = mg.tensor(to_device(np.array([1.0, 2.0]), device), requires_grad=True)
+    assert y.dtype == np.float32 and y.device == device
+    x64 = on_device(np.array([1.0, 2.0]), device)
     assert mg.gradcheck(lambda x: 2 * x + 1 - x / 4 + 3 / x - x**2 + 2**x, [x64])
 
 
