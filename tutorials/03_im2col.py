@@ -30,10 +30,10 @@ from minigrad.gradcheck import central_difference
 def show_matrix(ax, m, title, fmt="{:g}", cmap="Blues", vmin=None, vmax=None, xlabel=None, ylabel=None):
     """A small matrix with its numbers in the cells and a line around every cell."""
     im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax)
-    hi = np.nanmax(m) if vmax is None else vmax
     for (r, c), v in np.ndenumerate(m):
+        red, green, blue, _ = im.cmap(im.norm(v))  # dark cell: white text, light cell: black text
         ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=8,
-                color="white" if v > 0.6 * hi else "black")
+                color="white" if 0.3 * red + 0.6 * green + 0.1 * blue < 0.5 else "black")
     ax.set_xticks(np.arange(m.shape[1]))
     ax.set_yticks(np.arange(m.shape[0]))
     ax.set_xticks(np.arange(-0.5, m.shape[1]), minor=True)
