@@ -7,7 +7,7 @@ import numpy as _np
 
 from . import backend
 from .backend import gpu_available, manual_seed
-from .ops import cat, pad, stack
+from .ops import amax, amin, argmax, argmin, cat, max, maximum, min, minimum, pad, stack
 from .tensor import Function, Tensor, is_grad_enabled, no_grad, tensor
 from . import functional  # noqa: E402
 from . import nn  # noqa: E402
@@ -37,6 +37,7 @@ def randn(*shape, dtype=_np.float32, device="cpu", requires_grad=False):
 __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "is_grad_enabled", "cat", "stack", "pad",
+    "max", "min", "amax", "amin", "argmax", "argmin", "maximum", "minimum",
     "functional", "nn", "optim", "gradcheck", "GradcheckError", "save", "load",
     "manual_seed", "gpu_available", "zeros", "ones", "randn", "float32", "float64",
 ]

@@ -145,7 +145,8 @@ def _full(fn, inputs, targets, index_of, out0, xp, eps, atol, rtol, raise_except
         for a, g in zip(analytic, _analytic(fn, inputs, targets, v)):
             a[k] = backend.to_numpy(g).ravel()
     for t, a in zip(targets, analytic):
-        t.data = backend.array_module(t.data).ascontiguousarray(t.data)  # so reshape(-1) is a view
+        # so reshape(-1) is a view (ascontiguousarray alone would turn a 0-d array into shape (1,))
+        t.data = backend.array_module(t.data).ascontiguousarray(t.data).reshape(t.shape)
         numeric = backend.to_numpy(central_difference(fn, inputs, t, eps)).reshape(a.shape)
         bad = np.abs(a - numeric) > atol + rtol * np.abs(numeric)
         if bad.any():

@@ -145,8 +145,32 @@ def div(a, b):
     return _binary(Div, "div", a, b)
 
 
+class PowZeroSafe(Pow):
+    """``Pow`` with PyTorch's gradients at base 0, where the textbook formulas give nan:
+    da = 0 where b == 0 (d/da a**0 = 0, also at a = 0), and db = 0 where a == 0 and b >= 0
+    (0**b is constant in b there). ``Pow.backward`` (the course's block) runs unchanged on the
+    inputs broadcast to the output's shape (views, no copies), so its unbroadcast is a no-op;
+    this class fixes those entries and then sums over the broadcast axes itself."""
+
+    def forward(self, a, b):
+        xp = backend.array_module(a if backend.is_array(a) else b)
+        self.in_shapes = _shape(a), _shape(b)
+        shape = np.broadcast_shapes(*self.in_shapes)
+        return super().forward(xp.broadcast_to(xp.asarray(a), shape), xp.broadcast_to(xp.asarray(b), shape))
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        with np.errstate(divide="ignore", invalid="ignore"):  # the entries fixed below
+            da, db = super().backward(g)
+        if da is not None:
+            da = unbroadcast(xp.where(self.b == 0, 0, da), self.in_shapes[0])
+        if db is not None:
+            db = unbroadcast(xp.where((self.a == 0) & (self.b >= 0), 0, db), self.in_shapes[1])
+        return da, db
+
+
 def pow(a, b):
-    return _binary(Pow, "pow", a, b)
+    return _binary(PowZeroSafe, "pow", a, b)
 
 
 # --------------------------------------------------------------------------------------
@@ -327,17 +351,25 @@ def matmul(a, b):
 # Reductions
 # --------------------------------------------------------------------------------------
 def _normalize_dims(dim, ndim, name):
+    """``dim`` (None, an int or a sequence of ints) as a tuple of axes in [0, ndim).
+
+    As PyTorch 2.13: None and an empty sequence mean every dimension; a 0-d tensor accepts
+    dim 0 and -1 (it counts as having one dimension) and has no axis to reduce."""
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    if not dims:
+        return tuple(range(ndim))
     out = []
     for d in dims:
-        if not -ndim <= d < builtins.max(ndim, 1):
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+            raise TypeError(f"{name}: dim must be an int or a sequence of ints, got {dim!r}")
+        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
             raise ValueError(f"{name}: dim {d} is out of range for a tensor with {ndim} dimensions")
         out.append(int(d) % builtins.max(ndim, 1))
     if len(set(out)) != len(out):
         raise ValueError(f"{name}: dim {dim} names the same dimension twice")
-    return tuple(out)
+    return tuple(out) if ndim else ()
 
 
 def _keepdim_shape(shape, dims):
@@ -358,15 +390,15 @@ class Sum(Function):
 
 
 class Max(Function):
-    """out = the largest x over ``dims``.
+    """out = the largest (``largest=False``: smallest) x over ``dims`` (torch.amax / amin).
 
-    Backward: the gradient goes to the position(s) of the maximum; on ties it is shared
+    Backward: the gradient goes to the position(s) of the extremum; on ties it is shared
     equally between them (as ``torch.amax``), so the result is a true subgradient.
     """
 
-    def forward(self, x, dims, keepdim):
+    def forward(self, x, dims, keepdim, largest=True):
         self.x, self.dims = x, dims
-        self.out = x.max(axis=dims, keepdims=True)
+        self.out = x.max(axis=dims, keepdims=True) if largest else x.min(axis=dims, keepdims=True)
         return self.out if keepdim else self.out.reshape([n for i, n in enumerate(x.shape) if i not in dims])
 
     def backward(self, g):
@@ -374,6 +406,22 @@ class Max(Function):
         mask = self.x == self.out
         count = mask.sum(axis=self.dims, keepdims=True)
         return (mask * (g / count),)
+
+
+class SelectAlongDim(Function):
+    """out = x at one position per slice along ``dim``: out[..., 0, ...] = x[..., index, ...]
+    (index shaped like x with size 1 along dim; torch.gather with such an index).
+    Backward: dx = g at those positions, 0 elsewhere (a one-hot mask along dim times g)."""
+
+    def forward(self, x, index, dim):
+        xp = backend.array_module(x)
+        self.index, self.dim, self.shape = index, dim, x.shape
+        return xp.take_along_axis(x, index, axis=dim)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        positions = xp.arange(self.shape[self.dim]).reshape([-1 if i == self.dim else 1 for i in range(len(self.shape))])
+        return ((positions == self.index) * g,)
 
 
 def sum(x, dim=None, keepdim=False):
@@ -384,14 +432,140 @@ def sum(x, dim=None, keepdim=False):
 def mean(x, dim=None, keepdim=False):
     dims = _normalize_dims(dim, x.ndim, "mean")
     count = int(np.prod([x.shape[d] for d in dims])) if dims else 1
-    return mul(Sum.apply(x, dims=dims, keepdim=keepdim), 1.0 / count)
+    return mul(Sum.apply(x, dims=dims, keepdim=keepdim), (1.0 / count) if count else float("nan"))
 
 
-def max(x, dim=None, keepdim=False):
-    dims = _normalize_dims(dim, x.ndim, "max")
-    if any(x.shape[d] == 0 for d in dims):
-        raise ValueError(f"max: cannot reduce over an empty dimension (shape {x.shape})")
-    return Max.apply(x, dims=dims, keepdim=keepdim)
+def _extremum(x, dim, keepdim, largest, name):
+    dims = _normalize_dims(dim, x.ndim, name)
+    if any(x.shape[d] == 0 for d in dims) or (dim is None and x.size == 0):
+        raise ValueError(f"{name}: cannot reduce over an empty dimension (shape {x.shape}, dim {dim!r})")
+    return Max.apply(x, dims=dims, keepdim=keepdim, largest=largest)
+
+
+def amax(x, dim=(), keepdim=False):
+    """The largest values over ``dim`` (default: every dimension), as torch.amax: ties share the gradient."""
+    return _extremum(x, dim, keepdim, True, "amax")
+
+
+def amin(x, dim=(), keepdim=False):
+    """The smallest values over ``dim`` (default: every dimension), as torch.amin: ties share the gradient."""
+    return _extremum(x, dim, keepdim, False, "amin")
+
+
+class Maximum(Function):
+    """out = max(a, b) elementwise (``largest=False``: min), nan if either is nan.
+    Backward: g goes to the larger input; on ties half to each (as PyTorch)."""
+
+    def forward(self, a, b, largest=True):
+        xp = backend.array_module(a if backend.is_array(a) else b)
+        self.shapes, self.a, self.b = (_shape(a), _shape(b)), a, b
+        self.sign = 1 if largest else -1
+        return xp.maximum(a, b) if largest else xp.minimum(a, b)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        wins = xp.where(self.a * self.sign > self.b * self.sign, 1.0, xp.where(self.a == self.b, 0.5, 0.0)).astype(g.dtype)
+        da = unbroadcast(g * wins, self.shapes[0]) if self.needs_input_grad[0] else None
+        db = unbroadcast(g * (1 - wins), self.shapes[1]) if self.needs_input_grad[1] else None
+        return da, db
+
+
+def maximum(a, b):
+    return _binary(Maximum, "maximum", a, b)
+
+
+def minimum(a, b):
+    a, b = _lift(a), _lift(b)
+    _check_broadcastable("minimum", a.data if isinstance(a, Tensor) else a, b.data if isinstance(b, Tensor) else b)
+    return Maximum.apply(a, b, largest=False)
+
+
+def _arg_extremum(x, dim, keepdim, largest, name):
+    """Index of the first largest (smallest) value: over the flattened tensor when dim is None."""
+    xp = backend.array_module(x.data)
+    pick = xp.argmax if largest else xp.argmin
+    if dim is None:
+        if x.size == 0:
+            raise ValueError(f"{name}: cannot take the {name} of an empty tensor (shape {x.shape})")
+        idx = pick(x.data.reshape(-1)).astype(np.int64)
+        return Tensor._wrap(idx.reshape((1,) * x.ndim) if keepdim else xp.asarray(idx).reshape(()))
+    (d,) = _normalize_dims(dim, x.ndim, name) or (None,)
+    if d is None:  # a 0-d tensor: its only element
+        return Tensor._wrap(xp.zeros((), dtype=np.int64))
+    if x.shape[d] == 0:
+        raise ValueError(f"{name}: cannot reduce over the empty dimension {dim} (shape {x.shape})")
+    idx = pick(x.data, axis=d, keepdims=True).astype(np.int64)
+    return Tensor._wrap(idx if keepdim else idx.reshape([n for i, n in enumerate(idx.shape) if i != d]))
+
+
+def argmax(x, dim=None, keepdim=False):
+    return _arg_extremum(x, dim, keepdim, True, "argmax")
+
+
+def argmin(x, dim=None, keepdim=False):
+    return _arg_extremum(x, dim, keepdim, False, "argmin")
+
+
+class _ValuesIndices(tuple):
+    """(values, indices) with names, as torch.return_types.max / min."""
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
+    def __repr__(self):
+        return f"(values={self[0]!r}, indices={self[1]!r})"
+
+
+def _max_or_min(x, dim, keepdim, other, largest, name):
+    """torch.max / torch.min: max(x) -> the largest value (ties share the gradient),
+    max(x, dim, keepdim=False) -> (values, indices) of the first largest value along dim (the
+    gradient goes to that index only, as PyTorch), max(x, other) -> elementwise maximum."""
+    if other is not None or isinstance(dim, Tensor):
+        other = dim if other is None else other
+        if dim is not None and dim is not other:
+            raise TypeError(f"{name}: pass either dim or another tensor, not both")
+        return maximum(x, other) if largest else minimum(x, other)
+    if dim is None:
+        if keepdim:
+            raise TypeError(f"{name}: keepdim=True needs a dim (as in PyTorch); use amax/amin for a full reduction")
+        return _extremum(x, None, False, largest, name)
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{name}: dim must be an int, got {dim!r} (use amax/amin to reduce several dims)")
+    indices = _arg_extremum(x, dim, True, largest, name)
+    if x.ndim == 0:
+        return _ValuesIndices(reshape(x, ()), indices)
+    (d,) = _normalize_dims(dim, x.ndim, name)
+    values = SelectAlongDim.apply(x, indices.data, dim=d)
+    if not keepdim:
+        values = reshape(values, *[n for i, n in enumerate(values.shape) if i != d])
+        indices = Tensor._wrap(indices.data.reshape(values.shape))
+    return _ValuesIndices(values, indices)
+
+
+def max(x, dim=None, keepdim=False, *, other=None):
+    return _max_or_min(x, dim, keepdim, other, True, "max")
+
+
+def min(x, dim=None, keepdim=False, *, other=None):
+    return _max_or_min(x, dim, keepdim, other, False, "min")
+
+
+class Cast(Function):
+    """out = x converted to ``dtype``.  Backward: g converted back to x's dtype."""
+
+    def forward(self, x, dtype):
+        self.dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, g):
+        return (g.astype(self.dtype),)
+
+
+def cast(x, dtype):
+    return x if x.dtype == np.dtype(dtype) else Cast.apply(x, dtype=np.dtype(dtype))
 
 
 # --------------------------------------------------------------------------------------
@@ -438,9 +612,10 @@ def permute(x, *dims):
 
 
 def transpose(x, dim0=-2, dim1=-1):
+    (d0,), (d1,) = (_normalize_dims(d, x.ndim, "transpose") or (0,) for d in (dim0, dim1))
     dims = list(range(x.ndim))
-    d0, d1 = _normalize_dims((dim0, dim1), x.ndim, "transpose") if dim0 % x.ndim != dim1 % x.ndim else (0, 0)
-    dims[d0], dims[d1] = dims[d1], dims[d0]
+    if x.ndim:
+        dims[d0], dims[d1] = dims[d1], dims[d0]
     return Permute.apply(x, dims=tuple(dims))
 
 
@@ -544,27 +719,124 @@ def stack(tensors, dim=0):
     return Stack.apply(*tensors, dim=d)
 
 
-class Pad(Function):
-    """out = x with constant borders.  Backward: the interior slice of g."""
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
-    def forward(self, x, widths, value):
+
+def _pad_source_index(n, lo, hi, mode):
+    """For one padded axis of length n: the input index each output position copies.
+
+    Output positions are q = -lo ... n + hi - 1 in input coordinates (negative widths crop).
+    reflect: q -> -q before 0 and 2(n-1) - q past the end (the edge is not repeated);
+    replicate: q clipped to [0, n-1]; circular: the cropped input m = x[max(-lo,0) : n-max(-hi,0)]
+    wraps around (q taken modulo its length), as PyTorch does."""
+    q = np.arange(-lo, n + hi)
+    if mode == "reflect":
+        q = np.abs(q)
+        return np.where(q >= n, 2 * (n - 1) - q, q)
+    if mode == "replicate":
+        return np.clip(q, 0, n - 1)
+    start, stop = builtins.max(-lo, 0), n - builtins.max(-hi, 0)
+    return start + (q - start) % (stop - start)
+
+
+class Pad(Function):
+    """out = x with borders added (or, for negative widths, cut off) on each axis.
+
+    mode "constant": the borders hold ``value``.  Backward: the interior slice of g (placed
+    back inside zeros where the forward cropped).
+    "reflect" / "replicate" / "circular": out = x taken at a source index per output position
+    along each padded axis (``_pad_source_index``), one axis after another.
+    Backward, axis by axis in reverse: dx[src] += g[q] for every output position q, i.e. the
+    adjoint of the copy; positions are grouped into runs of consecutive sources (the interior
+    is one run) so each run is one slice addition.
+    Shapes: x (..., n_i, ...) -> (..., n_i + lo_i + hi_i, ...)."""
+
+    def forward(self, x, widths, mode, value):
         xp = backend.array_module(x)
-        self.interior = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, x.shape))
-        return xp.pad(x, widths, mode="constant", constant_values=value)
+        self.mode, self.shape = mode, x.shape
+        if mode == "constant":
+            crop = tuple(slice(builtins.max(-lo, 0), n - builtins.max(-hi, 0)) for (lo, hi), n in zip(widths, x.shape))
+            inner = x[crop]
+            grow = tuple((builtins.max(lo, 0), builtins.max(hi, 0)) for lo, hi in widths)
+            self.crop = crop
+            self.interior = tuple(slice(lo, lo + n) for (lo, _), n in zip(grow, inner.shape))
+            if not any(lo or hi for lo, hi in grow):
+                return inner.copy()
+            return xp.pad(inner, grow, mode="constant", constant_values=value)
+        self.steps = []
+        for axis, (lo, hi) in enumerate(widths):
+            if lo == 0 and hi == 0:
+                continue
+            src = _pad_source_index(x.shape[axis], lo, hi, mode)
+            self.steps.append((axis, x.shape[axis], src))
+            x = xp.take(x, xp.asarray(src), axis=axis)
+        return x
 
     def backward(self, g):
-        return (g[self.interior],)
+        xp = backend.array_module(g)
+        if self.mode == "constant":
+            inner = g[self.interior]
+            if inner.shape == self.shape:
+                return (inner,)
+            dx = xp.zeros(self.shape, dtype=g.dtype)
+            dx[self.crop] = inner
+            return (dx,)
+        for axis, n, src in reversed(self.steps):
+            shape = list(g.shape)
+            shape[axis] = n
+            dx = xp.zeros(shape, dtype=g.dtype)
+            breaks = np.flatnonzero(np.diff(src) != 1) + 1  # runs of consecutive sources
+            for q0, q1 in zip(np.r_[0, breaks], np.r_[breaks, len(src)]):
+                lead = (slice(None),) * axis
+                dx[lead + (slice(int(src[q0]), int(src[q0]) + int(q1 - q0)),)] += g[lead + (slice(int(q0), int(q1)),)]
+            g = dx
+        return (g,)
 
 
-def pad(x, pad, value=0.0):
-    """Constant padding, PyTorch's convention: ``pad = (left, right, top, bottom, ...)``
-    pads the last dimension by (left, right), the one before by (top, bottom), and so on."""
-    pad = tuple(int(p) for p in pad)
+def pad(input, pad, mode="constant", value=None):
+    """PyTorch's ``F.pad``: ``pad = (left, right, top, bottom, ...)`` pads the last dimension by
+    (left, right), the one before by (top, bottom), and so on; negative widths crop.
+
+    mode: "constant" (fill with ``value``, default 0), "reflect" (mirror without repeating the
+    edge), "replicate" (repeat the edge), "circular" (wrap around). As in PyTorch, the three
+    non-constant modes pad the last 1, 2 or 3 dimensions of a (C, ...) or (N, C, ...) input,
+    reflect needs each width < the dimension's size and circular each width <= it."""
+    x = input
+    if not isinstance(mode, str):
+        raise TypeError(f"pad: mode must be one of {PAD_MODES}, got {mode!r} (the fill value goes in value=)")
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {PAD_MODES}, got {mode!r}")
+    try:
+        pad = tuple(int(p) for p in pad)
+    except TypeError:
+        raise TypeError(f"pad: pad must be a sequence of ints, got {pad!r}") from None
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: expected an even number of widths, at most 2 per dimension of {x.shape}, got {pad}")
-    if any(p < 0 for p in pad):
-        raise ValueError(f"pad: widths must be non-negative, got {pad}")
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
-    return Pad.apply(x, widths=tuple(widths), value=value)
+    for (lo, hi), n in zip(widths, x.shape):
+        if n + lo + hi < 0 or (lo < 0 and -lo > n) or (hi < 0 and -hi > n):
+            raise ValueError(f"pad: widths {pad} crop more than the input's shape {x.shape} holds")
+    if mode == "constant":
+        return Pad.apply(x, widths=tuple(widths), mode=mode, value=0.0 if value is None else value)
+    if value not in (None, 0, 0.0):
+        raise ValueError(f"pad: value={value!r} only applies to mode='constant', not {mode!r}")
+    k = len(pad) // 2
+    if k not in (1, 2, 3) or x.ndim not in (k + 1, k + 2):
+        raise ValueError(
+            f"pad: mode {mode!r} pads the last 1, 2 or 3 dimensions of a batched or unbatched input "
+            f"(2-D/3-D input for 2 widths, 3-D/4-D for 4, 4-D/5-D for 6); got {len(pad)} widths for shape {x.shape}"
+        )
+    for axis in range(x.ndim - k, x.ndim):
+        (lo, hi), n = widths[axis], x.shape[axis]
+        m = n - builtins.max(-lo, 0) - builtins.max(-hi, 0)
+        if mode == "reflect" and builtins.max(lo, hi) >= n:
+            raise ValueError(f"pad: reflect widths must be less than the dimension's size; got {(lo, hi)} "
+                             f"for dimension {axis} of size {n} (shape {x.shape})")
+        if mode == "replicate" and n == 0:
+            raise ValueError(f"pad: replicate cannot pad the empty dimension {axis} of shape {x.shape}")
+        if mode == "circular" and builtins.max(lo, hi) > m:
+            raise ValueError(f"pad: circular widths must be at most the (cropped) dimension's size; got {(lo, hi)} "
+                             f"for dimension {axis} of size {n} (shape {x.shape}): it would wrap around more than once")
+    return Pad.apply(x, widths=tuple(widths), mode=mode, value=0.0)

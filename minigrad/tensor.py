@@ -427,7 +427,24 @@ class Tensor:
         return ops.mean(self, dim, keepdim)
 
     def max(self, dim=None, keepdim=False):
+        """As torch.max: max() the largest value; max(dim) a (values, indices) pair; max(other) elementwise."""
         return ops.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        """As torch.min: min() the smallest value; min(dim) a (values, indices) pair; min(other) elementwise."""
+        return ops.min(self, dim, keepdim)
+
+    def amax(self, dim=(), keepdim=False):
+        return ops.amax(self, dim, keepdim)
+
+    def amin(self, dim=(), keepdim=False):
+        return ops.amin(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        return ops.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return ops.argmin(self, dim, keepdim)
 
     def reshape(self, *shape):
         return ops.reshape(self, *shape)

@@ -122,18 +122,18 @@ def reduction_case(draw):
     return shape, dims, draw(st.booleans())
 
 
-@pytest.mark.parametrize("name", ["sum", "mean", "max"])
+@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin"])
 @given(case=reduction_case())
 def test_reductions_gradcheck_and_torch(name, case, device, torch):
     shape, dims, keepdim = case
     x = make(shape, device, np.random.default_rng(0))
 
     def fn(x):
-        return getattr(x, name)(dim=dims, keepdim=keepdim)
+        return getattr(x, name)(dim=() if dims is None and name in ("amax", "amin") else dims, keepdim=keepdim)
 
     def fn_t(x):
-        if name == "max":
-            return x.amax(dim=() if dims is None else dims, keepdim=keepdim)
+        if name in ("amax", "amin"):
+            return getattr(x, name)(dim=() if dims is None else dims, keepdim=keepdim)
         return getattr(x, name)() if dims is None else getattr(x, name)(dim=dims, keepdim=keepdim)
 
     assert mg.gradcheck(fn, [x])
@@ -145,9 +145,13 @@ def test_reductions_gradcheck_and_torch(name, case, device, torch):
 
 def test_max_shares_gradient_between_ties(torch):
     x = mg.tensor(np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]]), requires_grad=True)
-    x.max(dim=1).sum().backward()
+    x.amax(dim=1).sum().backward()
     t = torch.tensor(x.numpy(), requires_grad=True)
     t.amax(dim=1).sum().backward()
+    assert_close(x.grad, t.grad)
+    x.grad = t.grad = None  # max(dim) sends the gradient to the first maximum only, as torch.max(dim)
+    x.max(dim=1).values.sum().backward()
+    t.max(dim=1).values.sum().backward()
     assert_close(x.grad, t.grad)
 
 

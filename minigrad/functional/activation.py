@@ -1,6 +1,8 @@
 """Activations and dropout: relu, sigmoid, softmax, log_softmax, dropout."""
 from __future__ import annotations
 
+import warnings
+
 from .. import backend, ops
 from ..tensor import Function, Tensor
 
@@ -9,9 +11,26 @@ sigmoid = ops.sigmoid
 
 
 def _check_dim(x, dim, name):
-    if not -x.ndim <= dim < x.ndim:
+    if not -max(x.ndim, 1) <= dim < max(x.ndim, 1):
         raise ValueError(f"{name}: dim {dim} is out of range for a tensor of shape {x.shape}")
-    return dim % x.ndim
+    return dim % max(x.ndim, 1)
+
+
+def _softmax_like(fn_cls, x, dim, dtype, name):
+    """PyTorch's argument handling for softmax / log_softmax: ``dim=None`` picks PyTorch's
+    (deprecated) implicit dim, 0 for 0-, 1- and 3-D inputs and 1 otherwise, with a warning;
+    ``dtype`` casts the input first (recorded, so the gradient is cast back). A 0-d input is
+    one element along dim 0; an input with a zero-size dimension gives an empty result."""
+    if dtype is not None:
+        x = ops.cast(x, dtype)
+    if dim is None:
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+        warnings.warn(f"{name}: implicit dimension choice (dim={dim}) is deprecated, as in PyTorch; pass dim=",
+                      stacklevel=3)
+    dim = _check_dim(x, dim, name)
+    if x.ndim == 0:
+        return ops.reshape(fn_cls.apply(ops.reshape(x, 1), dim=0), ())
+    return fn_cls.apply(x, dim=dim)
 
 
 class LogSoftmax(Function):
@@ -20,6 +39,10 @@ class LogSoftmax(Function):
 
     def forward(self, x, dim):
         xp = backend.array_module(x)
+        self.dim = dim
+        if x.size == 0:  # nothing to normalise (a max over an empty axis has no identity)
+            self.out = x.copy()
+            return self.out
         shifted = x - x.max(axis=dim, keepdims=True)
         self.out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         self.dim = dim
@@ -36,6 +59,10 @@ class Softmax(Function):
 
     def forward(self, x, dim):
         xp = backend.array_module(x)
+        self.dim = dim
+        if x.size == 0:
+            self.out = x.copy()
+            return self.out
         e = xp.exp(x - x.max(axis=dim, keepdims=True))
         self.out = e / e.sum(axis=dim, keepdims=True)
         self.dim = dim
@@ -45,12 +72,16 @@ class Softmax(Function):
         return (self.out * (g - (g * self.out).sum(axis=self.dim, keepdims=True)),)
 
 
-def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
-    return LogSoftmax.apply(x, dim=_check_dim(x, dim, "log_softmax"))
+def log_softmax(input: Tensor, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """log(softmax(x)) along ``dim``, PyTorch's arguments (minigrad's default dim is -1; dim=None
+    is PyTorch's implicit choice)."""
+    return _softmax_like(LogSoftmax, input, dim, dtype, "log_softmax")
 
 
-def softmax(x: Tensor, dim: int = -1) -> Tensor:
-    return Softmax.apply(x, dim=_check_dim(x, dim, "softmax"))
+def softmax(input: Tensor, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim``, PyTorch's arguments (minigrad's default dim is -1;
+    dim=None is PyTorch's implicit choice)."""
+    return _softmax_like(Softmax, input, dim, dtype, "softmax")
 
 
 class Dropout(Function):

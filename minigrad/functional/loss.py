@@ -2,6 +2,7 @@
 binary_cross_entropy_with_logits, mse_loss."""
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -66,7 +67,7 @@ class CrossEntropy(Function):
         total = w.sum()
         with np.errstate(invalid="ignore", divide="ignore"):
             out = losses.sum() / total
-        self.denominator = xp.where(total == 0, xp.asarray(np.inf, dtype=total.dtype), total)
+        self.denominator = xp.where(total == 0, math.inf, total)
         return out
 
     def backward(self, g):
@@ -111,6 +112,11 @@ def cross_entropy(input: Tensor, target, weight=None, size_average=None, ignore_
       soft targets by the element count (PyTorch's soft-target mean). The PyTorch equivalent is
       ``(F.cross_entropy(x, t, weight, reduction="none") * w).sum() / (weight[t] * w).sum()``.
     size_average / reduce: PyTorch's deprecated arguments, refused unless None.
+
+    Labels out of range (not in [0, C) nor ignore_index) raise ValueError on the CPU. On a GPU
+    that check would wait for the device and copy its answer to the host at every call, so it
+    runs only after ``minigrad.backend.set_sync_checks(True)``; without it CuPy's indexing wraps
+    an out-of-range label around (label C counts as class 0) and the loss is silently wrong.
 
     How it is computed: class-index targets without smoothing go through the ``CrossEntropy``
     op (one fused forward/backward). Label smoothing adds eps/C times the "uniform" term
@@ -184,7 +190,8 @@ def cross_entropy(input: Tensor, target, weight=None, size_average=None, ignore_
         return total if reduction == "sum" else _mean_by(total, per.size)
 
     xp = backend.array_module(input.data)
-    if backend.device_of(t_arr) == "cpu" and t_arr.size:  # on a GPU this check would cost a host sync
+    # on a GPU this check costs a host sync: there it is opt-in (see the docstring)
+    if backend.sync_checks_enabled(backend.device_of(t_arr)) and t_arr.size:
         used = t_arr[t_arr != ignore_index]
         if used.size and (used.min() < 0 or used.max() >= n_classes):
             bad = int(used.max()) if used.max() >= n_classes else int(used.min())
@@ -208,7 +215,7 @@ def cross_entropy(input: Tensor, target, weight=None, size_average=None, ignore_
     smooth = ops.mul(ops.neg(ops.sum(lp, 1)), mask)
     if reduction == "mean":  # (all ignored: the nll term already is nan; this one's gradient stays 0)
         total = w.sum()
-        smooth = ops.mul(ops.sum(smooth), (1 / xp.where(total == 0, xp.asarray(np.inf, dtype=total.dtype), total)))
+        smooth = ops.mul(ops.sum(smooth), (1 / xp.where(total == 0, math.inf, total)))
     elif reduction == "sum":
         smooth = ops.sum(smooth)
     return ops.add(ops.mul(nll, 1.0 - eps), ops.mul(smooth, eps / n_classes))
@@ -251,7 +258,7 @@ class BCEWithLogits(Function):
             lw = 1 if self.p is None else 1 + (self.p - 1) * self.t
             dx = ((1 - self.t) - lw * sig_neg) * scale
         if self.needs_input_grad[1]:
-            dt = (-self.x if self.p is None else (self.p - 1) * self.sp_neg - self.x) * scale
+            dt = (self.x * -1 if self.p is None else (self.p - 1) * self.sp_neg - self.x) * scale
         return dx, dt, None, None
 
 
