@@ -2,10 +2,22 @@
 PyTorch, and state dicts so an interrupted training run resumes exactly."""
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 from . import backend
 from .tensor import Tensor
+
+
+def _python_number(value):
+    """A NumPy scalar (or a tuple of them) as the Python number it holds; anything else as is."""
+    if isinstance(value, tuple):
+        return tuple(_python_number(v) for v in value)
+    if isinstance(value, np.generic) and isinstance(value, numbers.Number):
+        return value.item()
+    return value
 
 
 class Optimizer:
@@ -27,6 +39,14 @@ class Optimizer:
             setattr(self, name, value)
         self.step_count = 0
         self.state = {slot: [None] * len(self.params) for slot in self.slots}
+
+    def __setattr__(self, name, value):
+        # Hyper-parameters are kept as Python numbers: a NumPy float64 (np.cos of a schedule,
+        # a value read back from a checkpoint) would make a float32 update compute in float64
+        # under NEP 50 (NumPy 2, CuPy 14) but not under CuPy 13's value-based casting.
+        if name in self.hyper:
+            value = _python_number(value)
+        object.__setattr__(self, name, value)
 
     def zero_grad(self):
         for p in self.params:
@@ -150,6 +170,6 @@ class Adam(Optimizer):
         v += (1 - b2) * (g * g)
         t = self.step_count
         step_size = self.lr / (1 - b1**t)
-        denom = xp.sqrt(v) / np.sqrt(1 - b2**t) + self.eps
+        denom = xp.sqrt(v) / math.sqrt(1 - b2**t) + self.eps
         p.data -= (step_size * (m / denom)).astype(p.dtype, copy=False)
         # END TASK

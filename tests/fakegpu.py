@@ -341,11 +341,15 @@ for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
 # --------------------------------------------------------------------------------------
 def _function(name, np_function, check_scalars=True):
     def function(*args, **kwargs):
+        out = kwargs.get("out")
         args = _unwrap(list(args), f"{name}()")
         kwargs = {k: _unwrap(v, f"{name}({k}=...)") for k, v in kwargs.items()}
         if check_scalars:
             _check_scalars(f"{name}()", [*args, *(v for k, v in kwargs.items() if k != "dtype")])
-        return _wrap(np_function(*args, **kwargs))
+        result = np_function(*args, **kwargs)
+        if isinstance(out, ndarray) and result is out._a:
+            return out  # as CuPy: the out= array itself, not another array over its memory
+        return _wrap(result)
 
     function.__name__ = name
     return function

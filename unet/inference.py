@@ -14,7 +14,6 @@ import math
 import numpy as np
 
 import minigrad as mg
-from minigrad import backend
 
 from .model import UNet
 
@@ -58,8 +57,8 @@ def predict_probabilities(model: UNet, image, tile: int | None = None, batch_siz
                 chunk = origins[start : start + batch_size]
                 batch = np.stack([padded[:, y : y + tile, x : x + tile] for y, x in chunk])
                 batch = batch.astype(model.parameters()[0].dtype, copy=False)
-                logits = model(mg.tensor(backend.to_device(batch, device)))
-                p = mg.functional.softmax(logits, dim=1).numpy()
+                logits = model(mg.tensor(batch, device=device))  # one host -> device copy per batch
+                p = mg.functional.softmax(logits, dim=1).numpy()  # ...and one device -> host copy
                 for (y, x), tile_probs in zip(chunk, p):
                     probs[:, y : y + out, x : x + out] = tile_probs
                 if progress is not None:

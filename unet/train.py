@@ -3,6 +3,7 @@ each epoch, atomic checkpoints that resume exactly, metrics.json and figures."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, fields
@@ -78,7 +79,26 @@ def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
     if cfg.lr_schedule == "constant":
         return cfg.lr
     floor = cfg.lr / 20
-    return floor + (cfg.lr - floor) * 0.5 * (1 + np.cos(np.pi * step / max(total, 1)))
+    # math, not NumPy: a Python float, so the optimiser's float32 update stays float32 everywhere
+    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * step / max(total, 1)))
+
+
+def train_step(model, opt, images, targets, weights, device: str, lr: float) -> float:
+    """One optimiser step on a host batch; returns the loss as a Python float.
+
+    The batch (images (N, C, H, W), class targets and the weight map (N, h, w)) is copied to
+    ``device`` once: three host -> device copies. Forward, backward and the update then run
+    there without any transfer, and ``loss.item()`` is the step's one device -> host copy.
+    """
+    model.train()
+    x = mg.tensor(images, device=device)
+    loss = F.cross_entropy(model(x), mg.backend.to_device(targets, device),
+                           pixel_weight=mg.backend.to_device(weights, device))
+    opt.zero_grad()
+    loss.backward()
+    opt.lr = lr
+    opt.step()
+    return loss.item()
 
 
 def load_checkpoint(path):
@@ -194,16 +214,7 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, fi
             rng = np.random.default_rng([cfg.seed, step])
             mg.manual_seed(cfg.seed * 1_000_003 + step)  # dropout draws
             images, targets, weights = sample_batch(train_regions, cfg.batch_size, cfg.tile, out_size, rng)
-            model.train()
-            x = mg.tensor(mg.backend.to_device(images, cfg.device))
-            logits = model(x)
-            loss = F.cross_entropy(logits, mg.backend.to_device(targets, cfg.device),
-                                   pixel_weight=mg.backend.to_device(weights, cfg.device))
-            opt.zero_grad()
-            loss.backward()
-            opt.lr = learning_rate(cfg, step, total)
-            opt.step()
-            value = loss.item()
+            value = train_step(model, opt, images, targets, weights, cfg.device, learning_rate(cfg, step, total))
             if not np.isfinite(value):
                 raise FloatingPointError(f"the loss became {value} at step {step}; try a smaller --lr")
             step += 1

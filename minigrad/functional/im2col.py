@@ -15,7 +15,8 @@ kernel offset (i, j). Filling it takes kh*kw strided copies, one per kernel offs
 
 Chunks. At full resolution the column matrix is 9x the input (748 MB for 64 channels at
 570x570 in float32), so the routines below work on bounded chunks of output rows, reusing
-one scratch buffer: memory stays flat and the buffer stays warm in the cache.
+one scratch buffer: memory stays flat and the buffer stays warm in the cache. The budget is
+per backend: cache-sized on the CPU, whole samples on a GPU (``backend.column_budget_bytes``).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from .. import backend
 
-#: Upper bound for one chunk's column matrix. Tuned by benchmarks/bench_layers.py.
+#: Upper bound for one chunk's column matrix on the CPU. Tuned by benchmarks/bench_layers.py.
 COLUMN_BUDGET_BYTES = 4 * 2**20
 #: ...but never fewer output positions per chunk than this: thinner GEMMs run far below peak
 #: (the budget alone would give 256-1024-channel layers chunks a few hundred columns wide).
@@ -79,18 +80,26 @@ class Geometry:
         return self.kernel == (1, 1) and self.stride == (1, 1)
 
 
-def chunks(n_samples: int, channels: int, geom: Geometry, itemsize: int):
+def chunks(n_samples: int, channels: int, geom: Geometry, itemsize: int, device_budget: int | None = None):
     """Split the output into (n0, n1, r0, r1) pieces whose columns fit COLUMN_BUDGET_BYTES
     (widened to MIN_CHUNK_COLUMNS, capped at MAX_COLUMN_BYTES; one output row at the least;
-    a sample's chunks evened out)."""
+    a sample's chunks evened out).
+
+    On a GPU (``device_budget``, from ``backend.column_budget_bytes``) the CPU's cache-sized
+    budget would make hundreds of tiny kernel launches: there chunks hold whole samples, as
+    many as fit the device budget, and only a sample larger than it is split into rows."""
     oh, ow = geom.out_hw
-    row_bytes = channels * geom.kernel[0] * geom.kernel[1] * ow * itemsize
-    sample_bytes = max(row_bytes * oh, 1)
-    if sample_bytes <= COLUMN_BUDGET_BYTES:  # whole samples at once
-        per = max(1, COLUMN_BUDGET_BYTES // sample_bytes)
+    row_bytes = max(channels * geom.kernel[0] * geom.kernel[1] * ow * itemsize, 1)
+    sample_bytes = row_bytes * oh
+    budget = COLUMN_BUDGET_BYTES if device_budget is None else device_budget
+    if sample_bytes <= budget:  # whole samples at once
+        per = max(1, budget // sample_bytes)
         return [(n0, min(n0 + per, n_samples), 0, oh) for n0 in range(0, n_samples, per)]
-    rows = max(COLUMN_BUDGET_BYTES // row_bytes, -(-MIN_CHUNK_COLUMNS // ow))
-    rows = max(1, min(rows, MAX_COLUMN_BYTES // row_bytes))
+    if device_budget is None:
+        rows = max(COLUMN_BUDGET_BYTES // row_bytes, -(-MIN_CHUNK_COLUMNS // ow))
+        rows = max(1, min(rows, MAX_COLUMN_BYTES // row_bytes))
+    else:
+        rows = max(1, device_budget // row_bytes)
     # as many chunks as that takes, evened out (sizes differ by at most one row): a thin last
     # chunk would be a slow matrix product (512 channels at 64 rows: 21+21+21+1 -> 16+16+16+16)
     k = -(-oh // rows)
@@ -172,15 +181,22 @@ def columns_matmul(src_pad, weight2d, geom: Geometry, bias=None, dense=None):
     y = cols_dense = None
     if weight2d is not None:
         y = xp.empty((n, weight2d.shape[0], oh, ow), dtype=src_pad.dtype)
-    for n0, n1, r0, r1 in chunks(n, c, geom, src_pad.dtype.itemsize):
+    strided_out = backend.matmul_writes_strided_out(xp)
+    for n0, n1, r0, r1 in chunks(n, c, geom, src_pad.dtype.itemsize, backend.column_budget_bytes(xp)):
         shape = (c * geom.kernel[0] * geom.kernel[1], (n1 - n0) * (r1 - r0) * ow)
         cols = im2col(src_pad[n0:n1], geom, r0, r1, out=scratch("cols", shape, src_pad.dtype, xp))
         if weight2d is not None and n1 - n0 == 1:
             # one sample's rows [r0, r1) of y are an (O, rows*OW) matrix with row stride OH*OW:
-            # the product can be written straight into y, no copy
-            block = xp.matmul(weight2d, cols, out=y[n0, :, r0:r1].reshape(weight2d.shape[0], -1))
+            # NumPy writes the product straight into y, no copy. CuPy would compute into a hidden
+            # temporary and copy it unless the rows are contiguous (a whole sample, as its
+            # chunks are on a GPU), so there the temporary is made here and copied once.
+            rows_of_y = y[n0, :, r0:r1].reshape(weight2d.shape[0], -1)
+            direct = strided_out or rows_of_y.flags.c_contiguous
+            block = xp.matmul(weight2d, cols, out=rows_of_y) if direct else weight2d @ cols
             if bias is not None:
                 block += bias[:, None]
+            if not direct:
+                rows_of_y[...] = block
         elif weight2d is not None:
             block = weight2d @ cols
             if bias is not None:
@@ -205,7 +221,7 @@ def matmul_col2im(dense, weight2d, geom: Geometry, dst_pad):
     """
     xp = backend.array_module(dense)
     n, c = dst_pad.shape[:2]
-    for n0, n1, r0, r1 in chunks(n, c, geom, dense.dtype.itemsize):
+    for n0, n1, r0, r1 in chunks(n, c, geom, dense.dtype.itemsize, backend.column_budget_bytes(xp)):
         shape = (weight2d.shape[1], (n1 - n0) * (r1 - r0) * geom.out_hw[1])
         cols = xp.matmul(weight2d.T, _dense_chunk(dense, n0, n1, r0, r1), out=scratch("dcols", shape, dense.dtype, xp))
         col2im(cols, dst_pad[n0:n1], geom, r0, r1)

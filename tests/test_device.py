@@ -1,0 +1,356 @@
+"""Device discipline. The strict CuPy stand-in "fakegpu" (tests/fakegpu.py) is itself tested
+first: each refusal it makes is what keeps the device tests honest. Then the backend's
+devices, and minigrad on the stand-in: inputs stay on their device, a host input to device
+parameters is refused, a whole U-Net training step makes no transfer inside forward,
+backward and the update, and overlap-tile prediction copies once per batch each way.
+Where a real GPU is usable the same steps run on it too (marked gpu)."""
+import math
+import types
+
+import numpy as np
+import pytest
+
+import fakegpu
+import minigrad as mg
+import minigrad.functional as F
+from conftest import DEVICES, assert_close, assert_on
+from minigrad import backend
+from minigrad.functional import im2col as im2col_module
+
+DEV = "fakegpu"
+DEVICE_ONLY = [d for d in DEVICES if d != "cpu"]  # the stand-in, and a real GPU where usable
+
+
+def dev(values):
+    return backend.to_device(np.asarray(values), DEV)
+
+
+# ---- the stand-in is strict --------------------------------------------------------------------
+@pytest.mark.parametrize("convert", [
+    np.asarray, np.array, np.exp, lambda a: np.concatenate([a, a]), lambda a: np.testing.assert_allclose(a, 0),
+    lambda a: a + np.ones(3), lambda a: np.ones(3) + a, lambda a: np.ones(3) * a, lambda a: np.maximum(a, 0),
+], ids=["asarray", "array", "np.exp", "np.concatenate", "assert_allclose", "a+host", "host+a", "host*a", "np.maximum"])
+def test_standin_refuses_implicit_host_conversion(convert):
+    a = dev(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(TypeError, match="fakegpu|does not support ufuncs|unsupported operand"):
+        convert(a)
+
+
+def test_standin_behaves_like_cupy_where_minigrad_could_slip():
+    a = dev(np.arange(6.0).reshape(2, 3)).astype(np.float32)
+    with pytest.raises(TypeError, match=r"NumPy float64 scalar.*CuPy 14 \(NEP 50\) computes this in float64"):
+        a * np.float64(0.5)
+    with pytest.raises(TypeError, match="NumPy float64 scalar"):
+        fakegpu.sqrt(a) / np.sqrt(np.float64(2.0))
+    assert (a * 0.5).dtype == np.float32 and (a * np.float32(0.5)).dtype == np.float32  # these are fine
+    assert not hasattr(a.flags, "writeable")  # as CuPy's flags
+    total = a.sum()
+    assert isinstance(total, fakegpu.ndarray) and total.ndim == 0  # never a NumPy scalar
+    assert isinstance(a[0, 0], fakegpu.ndarray)
+    with pytest.raises(ValueError, match="non-contiguous out="):
+        fakegpu.matmul(a[:, :2].T, a[:, :2], out=fakegpu.empty((4, 4), np.float32)[:2, :2])
+    labels = fakegpu.take_along_axis(a, dev([[3], [-1]]), axis=1)  # CuPy wraps; NumPy would raise
+    assert backend.to_numpy(labels).ravel().tolist() == [0.0, 5.0]
+
+
+def test_standin_counts_every_transfer_and_can_forbid_them():
+    with fakegpu.counting() as seen:
+        a = dev(np.ones(3))  # host -> device
+        b = a * 2 + fakegpu.zeros(3)  # made on the device: no transfer
+        backend.to_numpy(b)  # device -> host
+        b.sum().item()
+        float(b[0])
+        if b[0] > 0:  # bool() of a device value
+            pass
+        b[b > 1]  # a boolean mask: CuPy reads its count back
+        b[...] = np.zeros(3)  # a host array assigned in: host -> device
+        fakegpu.asarray(1.0)  # even a Python number goes over
+    assert (seen.to_device, seen.to_host) == (3, 5), seen
+    with fakegpu.no_transfers():
+        (a * 3).sum()  # fine: stays on the device
+        with pytest.raises(fakegpu.TransferError, match=r"device -> host transfer inside no_transfers\(\): item"):
+            a.sum().item()
+        with pytest.raises(fakegpu.TransferError, match="host -> device"):
+            dev(np.ones(2))
+
+
+# ---- the backend's devices ----------------------------------------------------------------------
+def test_register_array_module_names_what_is_wrong():
+    with pytest.raises(ValueError, match="identifier other than 'cpu', got 'cpu'"):
+        backend.register_array_module("cpu", fakegpu)
+    with pytest.raises(TypeError, match=r"lacks ndarray, asarray, asnumpy, random"):
+        backend.register_array_module("broken", types.SimpleNamespace(__name__="broken"))
+    with pytest.raises(ValueError, match="'fakegpu' is already the module 'fakegpu'"):
+        backend.register_array_module("fakegpu", types.SimpleNamespace(
+            __name__="other", ndarray=object, asarray=None, asnumpy=None, random=None))
+    backend.register_array_module("fakegpu", fakegpu)  # the same module again: a no-op
+    assert "broken" not in backend.devices() and DEV in backend.devices()
+
+
+def test_arrays_know_their_device():
+    a = dev([1.0, 2.0])
+    assert backend.device_of(a) == DEV and backend.array_module(a) is fakegpu and backend.is_array(a)
+    assert backend.device_of(np.ones(2)) == "cpu" and backend.array_module(np.ones(2)) is np
+    assert backend.device_of(2.0) == "cpu" and not backend.is_array([1.0])
+    assert backend.to_device(a, DEV) is a and backend.to_device(a, "cpu").__class__ is np.ndarray
+
+
+def test_mg_tensor_keeps_the_arrays_device_and_moves_only_on_request():
+    a = dev(np.arange(3.0))
+    with fakegpu.counting() as seen:
+        t = mg.tensor(a)
+        assert t.device == DEV and t.data is a  # no device given: stays, no copy
+        assert mg.tensor(a, device=DEV).data is a
+        assert mg.tensor(a, dtype=np.float32).device == DEV
+    assert (seen.to_device, seen.to_host) == (0, 0)
+    with fakegpu.counting() as seen:
+        assert mg.tensor(a, device="cpu").device == "cpu"  # a device that differs moves the data
+        d = mg.tensor([1.0, 2.0], device=DEV)
+        assert d.device == DEV and d.dtype == np.float32
+    assert (seen.to_device, seen.to_host) == (1, 1)
+    assert mg.tensor(np.ones(2)).device == "cpu" and mg.tensor([1.0]).device == "cpu"
+    assert "device='fakegpu'" in repr(t)
+
+
+def test_host_input_to_device_parameters_is_refused():
+    conv = mg.nn.Conv2d(1, 2, 3).to(DEV)
+    host = np.ones((1, 1, 5, 5), np.float32)
+    with pytest.raises(RuntimeError, match=r"different devices \('cpu' and 'fakegpu'\)"):
+        conv(mg.tensor(host))
+    y = conv(mg.tensor(host, device=DEV))
+    assert y.device == DEV and y.shape == (1, 2, 3, 3)
+
+
+def test_unusable_devices_are_clear_errors(monkeypatch):
+    monkeypatch.setattr(backend, "_gpu_ok", False)
+    for name in ("cuda", "cuda:0"):
+        with pytest.raises(RuntimeError, match=r"no usable GPU was found"):
+            mg.tensor([1.0], device=name)
+    with pytest.raises(ValueError, match=r"device: expected one of \('cpu', 'cuda', 'fakegpu'\).*got 'tpu'"):
+        backend.check_device("tpu")
+
+
+def fake_cupy(count=2, current=0, kernel=None, fail=None):
+    """Just enough of CuPy's surface for the backend's device checks (no GPU here)."""
+    def device_count():
+        if fail == "driver":
+            raise RuntimeError("cudaErrorNoDevice")
+        return count
+
+    def elementwise_kernel(*args):
+        if fail == "nvrtc":
+            raise RuntimeError("nvrtc: error: failed to load libnvrtc.so")
+        return kernel or (lambda x: 2 * x + 1)
+
+    runtime = types.SimpleNamespace(getDeviceCount=device_count, getDevice=lambda: current)
+    return types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=runtime), ElementwiseKernel=elementwise_kernel,
+                                 arange=np.arange, asnumpy=np.asarray)
+
+
+def test_gpu_available_compiles_and_runs_a_kernel(monkeypatch):
+    monkeypatch.setattr(backend, "_cupy", fake_cupy())
+    assert backend._probe_gpu()
+    monkeypatch.setattr(backend, "_cupy", fake_cupy(fail="nvrtc"))  # driver fine, no compiler
+    assert not backend._probe_gpu()
+    monkeypatch.setattr(backend, "_cupy", fake_cupy(kernel=lambda x: x))  # a kernel that computes nonsense
+    assert not backend._probe_gpu()
+    monkeypatch.setattr(backend, "_cupy", fake_cupy(fail="driver"))
+    assert not backend._probe_gpu()
+    monkeypatch.setattr(backend, "_cupy", fake_cupy(count=0))
+    assert not backend._probe_gpu()
+    monkeypatch.setattr(backend, "_cupy", None)
+    assert not backend._probe_gpu()
+
+
+def test_cuda_n_is_the_current_device_or_refused(monkeypatch):
+    monkeypatch.setattr(backend, "_cupy", fake_cupy(count=2, current=0))
+    monkeypatch.setattr(backend, "_gpu_ok", True)
+    assert backend.check_device("cuda:0") == "cuda" and backend.check_device("cuda") == "cuda"
+    with pytest.raises(RuntimeError, match=r"'cuda:1'.*current CUDA device \(cuda:0\).*CUDA_VISIBLE_DEVICES=1"):
+        backend.check_device("cuda:1")
+    with pytest.raises(ValueError, match=r"'cuda:2': this machine has 2 CUDA device\(s\), numbered 0 to 1"):
+        backend.check_device("cuda:2")
+    with pytest.raises(ValueError, match=r"'cuda' or 'cuda:N'.*got 'cuda:one'"):
+        backend.check_device("cuda:one")
+    monkeypatch.setattr(backend, "_cupy", fake_cupy(count=2, current=1))  # after cupy.cuda.Device(1).use()
+    assert backend.check_device("cuda:1") == "cuda"
+
+
+# ---- minigrad on the stand-in ----------------------------------------------------------------
+def test_relu_in_place_on_a_broadcast_device_view_leaves_its_base_alone():
+    """CuPy arrays have no writeable flag: a broadcast view (zero strides) is judged from its
+    strides and gets a new array, instead of several elements writing one address of the base."""
+    base = dev([-1.0, 1.0])
+    view = mg.tensor(fakegpu.broadcast_to(base, (3, 2)))
+    assert backend.is_writeable(base) and not backend.is_writeable(view.data)
+    assert view.relu_() is view
+    assert backend.to_numpy(view.data).tolist() == [[0.0, 1.0]] * 3
+    assert backend.to_numpy(base).tolist() == [-1.0, 1.0]
+    h = mg.tensor(dev([-2.0, 3.0]))
+    array = h.data
+    assert h.relu_().data is array  # an ordinary device array is overwritten in place
+
+
+@pytest.mark.parametrize("make", [lambda p: mg.optim.SGD(p, lr=np.float64(0.1), momentum=np.float64(0.9)),
+                                  lambda p: mg.optim.Adam(p, lr=np.float64(0.1), betas=np.array([0.9, 0.999]))],
+                         ids=["sgd", "adam"])
+def test_optimisers_keep_float32_updates_with_numpy_scalar_settings(make):
+    """NumPy float64 hyper-parameters (a schedule's np.cos, a checkpoint) become Python floats,
+    so a float32 update is float32 under NEP 50 and before it; the stand-in refuses otherwise."""
+    from unet.train import TrainConfig, learning_rate
+
+    params = {d: mg.tensor(np.linspace(-1, 1, 4, dtype=np.float32), device=d, requires_grad=True) for d in ("cpu", DEV)}
+    opts = {d: make([p]) for d, p in params.items()}
+    lr = learning_rate(TrainConfig(), 3, 10)
+    assert type(lr) is float
+    for d, p in params.items():
+        opts[d].lr = np.float64(lr)
+        assert type(opts[d].lr) is float and all(type(v) is float for v in getattr(opts[d], "betas", ()))
+        grads = [backend.to_device(np.full(4, 0.5 * k, np.float32), d) for k in range(1, 4)]
+        with fakegpu.no_transfers():
+            for g in grads:
+                p.grad = g
+                opts[d].step()
+        assert p.dtype == np.float32 and p.device == d
+    assert_close(params[DEV].data, params["cpu"].numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_label_range_check_on_a_device_is_opt_in():
+    logits = mg.tensor(np.zeros((1, 3, 2, 2), np.float32), device=DEV)
+    bad = dev(np.full((1, 2, 2), 3))
+    with fakegpu.no_transfers():  # off by default: no check, so no host sync (CuPy wraps label 3 to 0)
+        loss = F.cross_entropy(logits, bad)
+    assert loss.device == DEV
+    backend.set_sync_checks(True)
+    try:
+        with pytest.raises(ValueError, match=r"class 3, expected classes in \[0, 2\]"):
+            F.cross_entropy(logits, bad)
+        F.cross_entropy(logits, dev(np.full((1, 2, 2), -100)))  # ignore_index is not out of range
+    finally:
+        backend.set_sync_checks(False)
+    with pytest.raises(ValueError, match="class 3"):  # the CPU always checks: it costs no sync there
+        F.cross_entropy(logits.cpu(), np.full((1, 2, 2), 3))
+    with pytest.raises(TypeError, match="enabled must be True or False, got 1"):
+        backend.set_sync_checks(1)
+
+
+def test_device_convolution_chunks_are_whole_samples(monkeypatch):
+    """On the CPU the columns come in cache-sized chunks of rows; on a device in whole samples
+    (bounded by a share of free memory), so a convolution is a few kernel launches, not hundreds."""
+    pieces = []
+    chunks = im2col_module.chunks
+
+    def recording(n, channels, geom, itemsize, budget=None):
+        result = chunks(n, channels, geom, itemsize, budget)
+        pieces.extend((geom.out_hw[0], r0, r1) for _, _, r0, r1 in result)
+        return result
+
+    monkeypatch.setattr(im2col_module, "chunks", recording)
+    x = np.random.default_rng(0).standard_normal((2, 64, 60, 60)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((8, 64, 3, 3)).astype(np.float32)
+    results = {}
+    for d in ("cpu", DEV):
+        pieces.clear()
+        xt, wt = mg.tensor(x, device=d, requires_grad=True), mg.tensor(w, device=d, requires_grad=True)
+        y = F.conv2d(xt, wt)
+        y.sum().backward()
+        results[d] = (y.data, xt.grad, wt.grad)
+        whole = [(r0, r1) == (0, oh) for oh, r0, r1 in pieces]
+        assert pieces and (all(whole) if d == DEV else not all(whole)), pieces  # 64*9*58*4 B a row: 7.7 MB a sample
+    for got, want in zip(results[DEV], results["cpu"]):
+        assert_on(DEV, got)
+        assert_close(got, want, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("free", [1, 3000, 20_000], ids=["one-row", "few-rows", "rows"])
+def test_device_convolution_split_into_rows_when_memory_is_short(free, monkeypatch, torch):
+    """With little free memory a device splits a sample into rows; its rows of y are then not
+    contiguous, and the product goes through an explicit contiguous temporary (the stand-in
+    refuses a strided matmul out=, as CuPy would silently allocate one)."""
+    from test_layers import check_against_torch, conv_fns, inputs_for
+
+    monkeypatch.setitem(backend._free_memory, DEV, lambda: free)
+    for cfg in (dict(x=(2, 3, 9, 8), w=(2, 3, 3, 2), stride=(1, 1), padding=(1, 0), dilation=(1, 2)),
+                dict(x=(2, 2, 9, 8), w=(3, 2, 3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 1)),
+                dict(x=(2, 2, 9, 8), w=(2, 3, 3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2),
+                     output_padding=(1, 0))):
+        fn, fn_t = conv_fns(cfg, torch)
+        inputs = inputs_for(cfg, DEV)
+        check_against_torch(torch, fn, fn_t, inputs, rtol=1e-10, atol=1e-11)
+        assert_on(DEV, *(t.grad for t in inputs))
+
+
+# ---- the U-Net on a device ------------------------------------------------------------------------
+def small_unet():
+    from unet import UNet
+
+    mg.manual_seed(3)
+    return UNet(depth=2, base_channels=2, num_classes=2).to(np.float32)
+
+
+@pytest.mark.parametrize("device", DEVICE_ONLY)
+def test_unet_training_step_on_a_device_makes_one_transfer_the_loss_item(device, tmp_path):
+    """A whole training step: forward, weighted loss, backward and an Adam update make no
+    host <-> device transfer at all (the stand-in raises where one happens); the training
+    loop's step adds the batch's three host -> device copies and one device -> host copy,
+    ``loss.item()``: the budget of a step. The numbers are the CPU's, and a checkpoint saved
+    on the device loads on the CPU."""
+    from unet.train import train_step
+
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal((2, 1, 44, 44)).astype(np.float32), rng.integers(0, 2, (2, 4, 4)),
+                rng.uniform(1, 2, (2, 4, 4)).astype(np.float32)) for _ in range(2)]
+    models = {"cpu": small_unet(), device: small_unet().to(device)}
+    opts = {d: mg.optim.Adam(m.parameters(), lr=1e-3) for d, m in models.items()}
+    losses = {}
+    for d, model in models.items():
+        images, targets, weights = batches[0]
+        x = mg.tensor(images, device=d)
+        t, w = backend.to_device(targets, d), backend.to_device(weights, d)
+        checked = fakegpu.no_transfers() if d == DEV else _nothing()
+        with checked:  # forward, backward, update: no transfer at all
+            loss = F.cross_entropy(models[d](x), t, pixel_weight=w)
+            opts[d].zero_grad()
+            loss.backward()
+            opts[d].step()
+        assert_on(d, loss, *(p.data for p in model.parameters()), *(p.grad for p in model.parameters()))
+        losses[d] = [loss.item()]
+        with fakegpu.counting() as seen:  # the loop's step: the batch in, loss.item() out
+            losses[d].append(train_step(model, opts[d], *batches[1], device=d, lr=5e-4))
+        if d == DEV:
+            assert (seen.to_device, seen.to_host) == (3, 1), seen.log
+    np.testing.assert_allclose(losses[device], losses["cpu"], rtol=1e-5)
+    for (name, a), (_, b) in zip(models[device].named_parameters(), models["cpu"].named_parameters()):
+        assert_close(a.data, b.numpy(), rtol=1e-4, atol=1e-6, what=name)
+    mg.save(models[device].state_dict(), tmp_path / "device.npz")
+    reloaded = small_unet()
+    reloaded.load_state_dict(mg.load(tmp_path / "device.npz"))
+    assert reloaded.device == "cpu" and models[device].device == device
+    for (name, a), (_, b) in zip(models[device].named_parameters(), reloaded.named_parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+
+
+@pytest.mark.parametrize("device", DEVICE_ONLY)
+def test_overlap_tile_prediction_on_a_device_copies_once_per_batch(device):
+    from unet.inference import predict_probabilities, tile_plan
+
+    model = small_unet()
+    image = np.random.default_rng(1).uniform(0, 1, (50, 61)).astype(np.float32)
+    on_cpu = predict_probabilities(model, image, tile=60, batch_size=3)
+    model.to(device)
+    with fakegpu.counting() as seen:
+        on_device = predict_probabilities(model, image, tile=60, batch_size=3, device=device)
+    _, _, (ny, nx), _ = tile_plan(model, *image.shape, 60)
+    batches = math.ceil(ny * nx / 3)
+    assert batches > 1
+    if device == DEV:  # the tiles of a batch go over once, their probabilities come back once
+        assert (seen.to_device, seen.to_host) == (batches, batches), seen.log
+    np.testing.assert_allclose(on_device, on_cpu, rtol=1e-4, atol=1e-6)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
