@@ -31,6 +31,15 @@ def conv_config(draw, transpose=False):
                 output_padding=op)
 
 
+# conv2d runs im2col forward and its backward; conv_transpose2d's forward is col2im and its
+# backward im2col (the task markers say which blocks each case exercises)
+CONV_KINDS = [
+    pytest.param(False, id="conv2d", marks=[pytest.mark.conv_im2col, pytest.mark.conv_conv2d_backward]),
+    pytest.param(True, id="conv_transpose2d",
+                 marks=[pytest.mark.conv_im2col, pytest.mark.conv_col2im, pytest.mark.conv_conv_transpose2d]),
+]
+
+
 def inputs_for(cfg, device, dtype=np.float64, seed=0):
     rng = np.random.default_rng(seed)
     c_out = cfg["w"][0] if "output_padding" not in cfg else cfg["w"][1]
@@ -65,11 +74,7 @@ def conv_fns(cfg, torch):
     return lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **kw)
 
 
-@pytest.mark.conv_im2col
-@pytest.mark.conv_col2im
-@pytest.mark.conv_conv2d_backward
-@pytest.mark.conv_conv_transpose2d
-@pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "conv_transpose2d"])
+@pytest.mark.parametrize("transpose", CONV_KINDS)
 @given(data=st.data())
 def test_conv_gradcheck(transpose, data, device):
     cfg = data.draw(conv_config(transpose))
@@ -79,11 +84,7 @@ def test_conv_gradcheck(transpose, data, device):
     assert_on(device, fn(*inputs), *(t.grad for t in inputs))
 
 
-@pytest.mark.conv_im2col
-@pytest.mark.conv_col2im
-@pytest.mark.conv_conv2d_backward
-@pytest.mark.conv_conv_transpose2d
-@pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "conv_transpose2d"])
+@pytest.mark.parametrize("transpose", CONV_KINDS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @given(data=st.data())
 def test_conv_matches_torch(transpose, dtype, data, device, torch):
@@ -160,7 +161,6 @@ def test_conv_special_cases(x_shape, w_shape, kwargs, torch):
 
 
 @pytest.mark.conv_im2col
-@pytest.mark.conv_col2im
 @pytest.mark.conv_conv2d_backward
 def test_conv_without_bias_and_without_input_grad(torch):
     x = mg.tensor(np.random.default_rng(0).standard_normal((1, 2, 6, 6)))  # no grad for the input
@@ -238,6 +238,12 @@ def test_crop_like_and_concat_make_the_unet_skip():
     joined = mg.cat([F.crop_like(skip, up), up], dim=1)
     assert joined.shape == (1, 5, 56, 56)
     assert_close(joined.data[:, :2], skip.numpy()[:, :, 4:60, 4:60])
+    g = np.random.default_rng(2).standard_normal(joined.shape)
+    joined.backward(g)
+    expected = np.zeros(skip.shape)
+    expected[:, :, 4:60, 4:60] = g[:, :2]  # the crop's gradient: g padded back with zeros
+    assert_close(skip.grad, expected)
+    assert_close(up.grad, g[:, 2:])
 
 
 @pytest.mark.parametrize(
@@ -412,7 +418,6 @@ def test_dropout_scales_and_routes_gradient():
         F.dropout(x, 1.5)
 
 
-@pytest.mark.conv_im2col
 @given(n=st.integers(1, 4), c=st.integers(1, 600), oh=st.integers(1, 40), ow=st.integers(1, 600),
        budget=st.sampled_from([1, 10_000, 4 * 2**20]), min_cols=st.sampled_from([1, 64, 2048]),
        cap=st.sampled_from([1, 50_000, 24 * 2**20]))

@@ -106,6 +106,7 @@ def test_sizes_and_invalid_input_errors():
         same.output_size(42)
 
 
+@pytest.mark.unet_weight_map
 def test_separation_border_and_weight_map_on_two_touching_squares():
     instances = np.zeros((12, 12), np.int64)
     instances[3:9, 1:6] = 1
