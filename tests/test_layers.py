@@ -249,7 +249,7 @@ def test_crop_like_and_concat_make_the_unet_skip():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda x, w: F.conv2d(x[0], w), r"4-D.*\(2, 5, 5\)"),
+        (lambda x, w: F.conv2d(x[0, 0], w), r"3-D \(C, H, W\) or 4-D.*\(5, 5\)"),
         (lambda x, w: F.conv2d(x, w[:, :1]), r"2 channels.*expects 1"),
         (lambda x, w: F.conv2d(x, w, stride=0), r"stride.*>= 1.*\(0, 0\)"),
         (lambda x, w: F.conv2d(x, mg.tensor(np.ones((3, 2, 7, 7)))), r"kernel of extent 7.*larger than the padded input"),

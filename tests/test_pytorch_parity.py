@@ -222,3 +222,137 @@ def test_pad_errors_name_the_problem():
         F.pad(mg.tensor(np.zeros(3)), (1, 1), "replicate")
     with pytest.raises(ValueError, match="mode must be one of"):
         F.pad(x, (1, 1), "symmetric")
+
+
+# ---- conv2d / conv_transpose2d: groups, string padding, unbatched input -------------------
+@st.composite
+def grouped_conv_case(draw, transpose=False):
+    groups = draw(st.integers(1, 3))
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    h, w = draw(st.integers(4, 7)), draw(st.integers(4, 7))
+    unbatched = draw(st.booleans())
+    x = (c_in, h, w) if unbatched else (draw(st.integers(1, 2)), c_in, h, w)
+    if transpose:
+        padding = (draw(st.integers(0, 1)), draw(st.integers(0, 1)))
+        op = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+        return dict(x=x, w=(c_in, c_out // groups, kh, kw), b=(c_out,),
+                    args=(stride, padding, op, groups, dilation))
+    padding = draw(st.sampled_from(["same", "valid", 0, 1, (1, 0)]))
+    if padding == "same":
+        stride = (1, 1)
+    return dict(x=x, w=(c_out, c_in // groups, kh, kw), b=(c_out,), args=(stride, padding, dilation, groups))
+
+
+@given(case=grouped_conv_case(), use_bias=st.booleans())
+def test_conv2d_groups_string_padding_unbatched_against_torch(case, use_bias, device, torch):
+    rng = np.random.default_rng(9)
+    inputs = [make(case[k], device, rng) for k in ("x", "w", "b")][: 3 if use_bias else 2]
+    extent = [d * (k - 1) + 1 for d, k in zip(case["args"][2], case["w"][2:])]
+    pad = case["args"][1]
+    pads = (0, 0) if pad in ("valid",) else (extent[0], extent[1]) if pad == "same" else (pad, pad) if isinstance(pad, int) else pad
+    if any(e > n + 2 * p for e, n, p in zip(extent, case["x"][-2:], pads)):
+        with pytest.raises(ValueError, match="larger than the padded input"):
+            F.conv2d(inputs[0], inputs[1], None, *case["args"])
+        return
+
+    def fn(x, w, b=None):  # PyTorch's positional order: stride, padding, dilation, groups
+        return F.conv2d(x, w, b, *case["args"])
+
+    def fn_t(x, w, b=None):
+        return torch.nn.functional.conv2d(x, w, b, *case["args"])
+
+    assert mg.gradcheck(fn, inputs)
+    compare(torch, fn, fn_t, inputs, rtol=1e-9, atol=1e-11)
+
+
+@given(case=grouped_conv_case(transpose=True), use_bias=st.booleans())
+def test_conv_transpose2d_groups_unbatched_positional_order_against_torch(case, use_bias, device, torch):
+    rng = np.random.default_rng(10)
+    inputs = [make(case[k], device, rng) for k in ("x", "w", "b")][: 3 if use_bias else 2]
+
+    def fn(x, w, b=None):  # stride, padding, output_padding, groups, dilation
+        return F.conv_transpose2d(x, w, b, *case["args"])
+
+    def fn_t(x, w, b=None):
+        return torch.nn.functional.conv_transpose2d(x, w, b, *case["args"])
+
+    assert mg.gradcheck(fn, inputs)
+    compare(torch, fn, fn_t, inputs, rtol=1e-9, atol=1e-11)
+
+
+def test_depthwise_convolution_filters_each_channel_on_its_own():
+    x = mg.tensor(np.stack([np.ones((4, 4)), 2 * np.ones((4, 4)), np.zeros((4, 4))])[None])
+    w = mg.tensor(np.ones((3, 1, 3, 3)))
+    y = F.conv2d(x, w, groups=3).numpy()
+    np.testing.assert_array_equal(y[0, :, 0, 0], [9.0, 18.0, 0.0])
+
+
+def test_conv_errors_name_the_argument():
+    x, w = mg.tensor(np.zeros((1, 4, 5, 5))), mg.tensor(np.zeros((6, 2, 3, 3)))
+    with pytest.raises(ValueError, match="groups=4 must divide"):
+        F.conv2d(x, mg.tensor(np.zeros((6, 1, 3, 3))), groups=4)
+    with pytest.raises(ValueError, match="expects 2"):
+        F.conv2d(x, w, groups=1)
+    with pytest.raises(ValueError, match="padding='same' needs stride 1"):
+        F.conv2d(x, w, stride=2, padding="same", groups=2)
+    with pytest.raises(ValueError, match="padding must be an int, a pair, 'valid' or 'same', got 'full'"):
+        F.conv2d(x, w, padding="full", groups=2)
+    with pytest.raises(TypeError, match="conv2d: stride: expected an int or a pair"):
+        F.conv2d(x, w, stride=(1, 2, 3), groups=2)
+
+
+# ---- max_pool2d: dilation, ceil_mode, return_indices -------------------------------------
+@st.composite
+def pool_case(draw):
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    h, w = draw(st.integers(3, 8)), draw(st.integers(3, 8))
+    x = (draw(st.integers(1, 2)), h, w) if draw(st.booleans()) else (2, draw(st.integers(1, 2)), h, w)
+    return x, kernel, stride, padding, dilation, draw(st.booleans()), draw(st.booleans())
+
+
+@given(case=pool_case())
+def test_max_pool2d_dilation_ceil_mode_return_indices_against_torch(case, device, torch):
+    shape, kernel, stride, padding, dilation, ceil_mode, ties = case
+    rng = np.random.default_rng(11)
+    values = rng.integers(0, 3, shape).astype(float) if ties else rng.standard_normal(shape)
+    x = mg.tensor(to_device(values, device), requires_grad=True)
+    args = (kernel, stride, padding, dilation, ceil_mode)
+    try:
+        ref, ref_idx = torch.nn.functional.max_pool2d(torch.tensor(values), *args, return_indices=True)
+    except RuntimeError:  # the window does not fit: minigrad refuses too, saying why
+        with pytest.raises(ValueError, match="larger than the padded input"):
+            F.max_pool2d(x, *args)
+        return
+    y, idx = F.max_pool2d(x, *args, return_indices=True)
+    assert_close(idx.data, ref_idx, what="indices")
+    if not ties:
+        assert mg.gradcheck(lambda x: F.max_pool2d(x, *args), [x])
+    compare(torch, lambda x: F.max_pool2d(x, *args), lambda x: torch.nn.functional.max_pool2d(x, *args), [x])
+    layer = mg.nn.MaxPool2d(kernel, stride, padding, dilation, return_indices=True, ceil_mode=ceil_mode)
+    assert_close(layer(x)[1].data, ref_idx, what="nn.MaxPool2d indices")
+
+
+def test_nn_layers_take_pytorch_arguments(torch):
+    rng = np.random.default_rng(12)
+    x = make((2, 4, 6, 6), "cpu", rng)
+    for mode in ("zeros", "reflect", "replicate", "circular"):
+        for padding in (1, "same"):
+            conv = mg.nn.Conv2d(4, 6, 3, 1, padding, 1, 2, True, mode, dtype=np.float64)
+            ref = torch.nn.Conv2d(4, 6, 3, 1, padding, 1, 2, True, mode, dtype=torch.float64)
+            with torch.no_grad():
+                ref.weight.copy_(torch.tensor(conv.weight.numpy()))
+                ref.bias.copy_(torch.tensor(conv.bias.numpy()))
+            assert conv.weight.shape == tuple(ref.weight.shape)
+            compare(torch, conv, ref, [x])
+    up = mg.nn.ConvTranspose2d(4, 6, 2, 2, 0, 0, 2, False, 1, dtype=np.float64)  # groups 7th, bias 8th, dilation 9th
+    ref = torch.nn.ConvTranspose2d(4, 6, 2, 2, 0, 0, 2, False, 1, dtype=torch.float64)
+    assert up.weight.shape == tuple(ref.weight.shape) and up.bias is None
+    with torch.no_grad():
+        ref.weight.copy_(torch.tensor(up.weight.numpy()))
+    compare(torch, up, ref, [x])

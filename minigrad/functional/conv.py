@@ -1,12 +1,13 @@
 """conv2d and conv_transpose2d: thin ops over im2col / col2im (see im2col.py).
 
-Shapes follow PyTorch (NCHW):
-    conv2d           x (N, C_in, H, W),  weight (C_out, C_in, kh, kw)  -> (N, C_out, OH, OW)
-    conv_transpose2d x (N, C_in, H, W),  weight (C_in, C_out, kh, kw)  -> (N, C_out, OH, OW)
+Shapes follow PyTorch (NCHW; G = groups, 1 unless given):
+    conv2d           x (N, C_in, H, W),  weight (C_out, C_in/G, kh, kw)  -> (N, C_out, OH, OW)
+    conv_transpose2d x (N, C_in, H, W),  weight (C_in, C_out/G, kh, kw)  -> (N, C_out, OH, OW)
+(or unbatched (C_in, H, W) -> (C_out, OH, OW)).
 """
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, ops
 from ..tensor import Function, Tensor
 from .im2col import (Geometry, col2im, columns_matmul, conv_output_size, conv_transpose_output_size, im2col,
                      matmul_col2im, pair)
@@ -130,20 +131,67 @@ class ConvTranspose2d(Function):
         # END TASK
 
 
+class Grouped(Function):
+    """groups > 1: one ``op`` (``Conv2d`` or ``ConvTranspose2d``) per group of channels,
+    "im2col per group". Group k sees input channels [k*C_in/G, (k+1)*C_in/G), weight rows
+    [k*R/G, (k+1)*R/G) (R = weight.shape[0]: C_out for conv2d, C_in for conv_transpose2d) and
+    bias entries [k*C_out/G, ...); its outputs are concatenated along the channel axis.
+    A depthwise convolution is groups = C_in: every channel filtered on its own.
+
+    Forward: y = cat_k op_k.forward(x_k, W_k, b_k).
+    Backward: op_k.backward(g_k) for the channel slice g_k of g; dx, dW, db are the groups'
+    gradients concatenated (channels of x, rows of W, entries of b). Each group is an
+    ordinary ``op`` object, so the per-op forward and backward (the course's blocks) run as they
+    would for an ungrouped layer of the group's size, on contiguous slices.
+    """
+
+    def forward(self, x, weight, bias, op, groups, **options):
+        xp = backend.array_module(x)
+        self.groups, self.parts = groups, []
+        c, r = x.shape[1] // groups, weight.shape[0] // groups
+        outs = []
+        for k in range(groups):
+            fn = op()
+            fn.needs_input_grad = self.needs_input_grad
+            b_k = None
+            if bias is not None:
+                per = bias.shape[0] // groups
+                b_k = bias[k * per:(k + 1) * per]
+            outs.append(fn.forward(xp.ascontiguousarray(x[:, k * c:(k + 1) * c]),
+                                   xp.ascontiguousarray(weight[k * r:(k + 1) * r]), b_k, **options))
+            self.parts.append(fn)
+        return xp.concatenate(outs, axis=1)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        per = g.shape[1] // self.groups
+        grads = [fn.backward(xp.ascontiguousarray(g[:, k * per:(k + 1) * per])) for k, fn in enumerate(self.parts)]
+        return tuple(None if any(gr[i] is None for gr in grads) else xp.concatenate([gr[i] for gr in grads], axis=1 if i == 0 else 0)
+                     for i in range(3))
+
+
 # --------------------------------------------------------------------------------------
 # Checked entry points
 # --------------------------------------------------------------------------------------
-def _check_input(name, x, weight, bias, channel_axis_of_weight, bias_size):
+def _check_input(name, x, weight, bias, channel_axis_of_weight, bias_size, groups):
     if not isinstance(x, Tensor) or not isinstance(weight, Tensor):
         raise TypeError(f"{name}: input and weight must be Tensors")
     if x.ndim != 4:
-        raise ValueError(f"{name}: input must be 4-D (N, C, H, W), got shape {x.shape}")
+        raise ValueError(f"{name}: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape {x.shape}")
     if weight.ndim != 4:
         raise ValueError(f"{name}: weight must be 4-D, got shape {weight.shape}")
-    if x.shape[1] != weight.shape[channel_axis_of_weight]:
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+    out_channels = weight.shape[0] if channel_axis_of_weight == 1 else weight.shape[1] * groups
+    if x.shape[1] % groups or out_channels % groups:
+        raise ValueError(f"{name}: groups={groups} must divide the input channels ({x.shape[1]}, input shape "
+                         f"{x.shape}) and the output channels ({out_channels}, weight shape {weight.shape})")
+    expected = weight.shape[1] * groups if channel_axis_of_weight == 1 else weight.shape[0]
+    if x.shape[1] != expected:
+        per = "per group " if groups > 1 else ""
         raise ValueError(
             f"{name}: input has {x.shape[1]} channels (shape {x.shape}) but weight of shape "
-            f"{weight.shape} expects {weight.shape[channel_axis_of_weight]}"
+            f"{weight.shape} with groups={groups} expects {expected} ({weight.shape[channel_axis_of_weight]} {per})"
         )
     if bias is not None and (not isinstance(bias, Tensor) or bias.shape != (bias_size,)):
         raise ValueError(f"{name}: bias must be a Tensor of shape ({bias_size},), got {getattr(bias, 'shape', bias)}")
@@ -151,14 +199,46 @@ def _check_input(name, x, weight, bias, channel_axis_of_weight, bias_size):
         raise TypeError(f"{name}: input, weight and bias must share a dtype, got {x.dtype} and {weight.dtype}")
 
 
-def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1) -> Tensor:
-    """2-D cross-correlation (PyTorch's conv2d): (N, C_in, H, W) -> (N, C_out, OH, OW),
-    OH = floor((H + 2p - d(kh-1) - 1) / s) + 1."""
-    _check_input("conv2d", x, weight, bias, 1, weight.shape[0] if weight.ndim == 4 else -1)
-    stride, padding, dilation = pair(stride, "stride", 1), pair(padding, "padding", 0), pair(dilation, "dilation", 1)
+def _batched(name, x):
+    """PyTorch's unbatched (C, H, W) input: a batch of one, squeezed again afterwards."""
+    if isinstance(x, Tensor) and x.ndim == 3:
+        return ops.reshape(x, (1,) + x.shape), True
+    return x, False
+
+
+def _same_padding(name, kernel, stride, dilation):
+    """padding="same": total d*(k-1) per axis, split as PyTorch does (the odd one extra at the
+    bottom / right). Returns the symmetric part and the extra (bottom, right) widths."""
+    if stride != (1, 1):
+        raise ValueError(f"{name}: padding='same' needs stride 1 (as in PyTorch), got stride {stride}")
+    total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    return tuple(t // 2 for t in total), tuple(t - 2 * (t // 2) for t in total)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """2-D cross-correlation, PyTorch's conv2d (same arguments, same order):
+    (N, C_in, H, W) or unbatched (C_in, H, W) -> (N, C_out, OH, OW) (or (C_out, OH, OW)),
+    weight (C_out, C_in / groups, kh, kw), OH = floor((H + 2p - d(kh-1) - 1) / s) + 1.
+    padding: an int, a pair, "valid" (= 0) or "same" (stride 1; output size = input size; an odd
+    total d*(k-1) puts the extra row/column at the bottom/right, as PyTorch, via a zero F.pad).
+    groups > 1: see ``Grouped``."""
+    x, unbatched = _batched("conv2d", input)
+    _check_input("conv2d", x, weight, bias, 1, weight.shape[0] if weight.ndim == 4 else -1, groups)
+    stride, dilation = pair(stride, "conv2d: stride", 1), pair(dilation, "conv2d: dilation", 1)
     kh, kw = weight.shape[2:]
     if kh == 0 or kw == 0:
         raise ValueError(f"conv2d: kernel size must be positive, got weight shape {weight.shape}")
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0, 0)
+        elif padding == "same":
+            padding, extra = _same_padding("conv2d", (kh, kw), stride, dilation)
+            if any(extra):
+                x = ops.pad(x, (0, extra[1], 0, extra[0]))
+        else:
+            raise ValueError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    padding = pair(padding, "conv2d: padding", 0)
     for axis, k, p, d, size in ((0, kh, padding[0], dilation[0], x.shape[2]), (1, kw, padding[1], dilation[1], x.shape[3])):
         if d * (k - 1) + 1 > size + 2 * p:
             raise ValueError(
@@ -166,32 +246,45 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
                 f"padded input ({size} + 2*{p} = {size + 2 * p}) along {'height' if axis == 0 else 'width'}; "
                 f"input shape {x.shape}"
             )
-    return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation)
+    options = dict(stride=stride, padding=padding, dilation=dilation)
+    if groups == 1:
+        y = Conv2d.apply(x, weight, bias, **options)
+    else:
+        y = Grouped.apply(x, weight, bias, op=Conv2d, groups=groups, **options)
+    return ops.reshape(y, y.shape[1:]) if unbatched else y
 
 
-def conv_transpose2d(
-    x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, dilation=1
-) -> Tensor:
-    """Transposed convolution (PyTorch's conv_transpose2d): (N, C_in, H, W) -> (N, C_out, OH, OW),
-    OH = (H-1)s - 2p + d(kh-1) + output_padding + 1."""
-    _check_input("conv_transpose2d", x, weight, bias, 0, weight.shape[1] if weight.ndim == 4 else -1)
-    stride, padding = pair(stride, "stride", 1), pair(padding, "padding", 0)
-    output_padding, dilation = pair(output_padding, "output_padding", 0), pair(dilation, "dilation", 1)
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """Transposed convolution, PyTorch's conv_transpose2d (same arguments, same order):
+    (N, C_in, H, W) or unbatched (C_in, H, W) -> (N, C_out, OH, OW), weight (C_in, C_out / groups, kh, kw),
+    OH = (H-1)s - 2p + d(kh-1) + output_padding + 1. groups > 1: see ``Grouped``."""
+    name = "conv_transpose2d"
+    x, unbatched = _batched(name, input)
+    _check_input(name, x, weight, bias, 0, weight.shape[1] * groups if weight.ndim == 4 and isinstance(groups, int) else -1,
+                 groups)
+    if isinstance(padding, str):
+        raise ValueError(f"{name}: padding must be an int or a pair (PyTorch has no string padding here), got {padding!r}")
+    stride, padding = pair(stride, f"{name}: stride", 1), pair(padding, f"{name}: padding", 0)
+    output_padding, dilation = pair(output_padding, f"{name}: output_padding", 0), pair(dilation, f"{name}: dilation", 1)
     kh, kw = weight.shape[2:]
     if kh == 0 or kw == 0:
-        raise ValueError(f"conv_transpose2d: kernel size must be positive, got weight shape {weight.shape}")
+        raise ValueError(f"{name}: kernel size must be positive, got weight shape {weight.shape}")
     for axis in (0, 1):
         if output_padding[axis] >= max(stride[axis], dilation[axis]):
             raise ValueError(
-                f"conv_transpose2d: output_padding {output_padding} must be smaller than stride {stride} "
+                f"{name}: output_padding {output_padding} must be smaller than stride {stride} "
                 f"or dilation {dilation}"
             )
     oh = conv_transpose_output_size(x.shape[2], kh, stride[0], padding[0], output_padding[0], dilation[0])
     ow = conv_transpose_output_size(x.shape[3], kw, stride[1], padding[1], output_padding[1], dilation[1])
     if oh <= 0 or ow <= 0:
         raise ValueError(
-            f"conv_transpose2d: padding {padding} leaves no output (computed size {(oh, ow)}) for input shape {x.shape}"
+            f"{name}: padding {padding} leaves no output (computed size {(oh, ow)}) for input shape {x.shape}"
         )
-    return ConvTranspose2d.apply(
-        x, weight, bias, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
-    )
+    options = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation)
+    if groups == 1:
+        y = ConvTranspose2d.apply(x, weight, bias, **options)
+    else:
+        y = Grouped.apply(x, weight, bias, op=ConvTranspose2d, groups=groups, **options)
+    return ops.reshape(y, y.shape[1:]) if unbatched else y

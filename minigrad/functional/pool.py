@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import backend, ops
 from ..tensor import Function, Tensor
 from .im2col import Geometry, conv_output_size, pair
 
@@ -29,14 +29,16 @@ class MaxPool2d(Function):
         self.padding  (ph, pw): the input was padded by ph rows / pw columns on each side
     """
 
-    def forward(self, x, kernel, stride, padding):
+    def forward(self, x, kernel, stride, padding, dilation=(1, 1), winner_sink=None):
         xp = backend.array_module(x)
         n, c, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-        oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-        self.geom = Geometry(kernel, stride, (1, 1), (oh, ow))
+        oh, ow = conv_output_size(h, kh, sh, ph, dilation[0]), conv_output_size(w, kw, sw, pw, dilation[1])
+        self.geom = Geometry(kernel, stride, dilation, (oh, ow))
         self.x_shape, self.padding = x.shape, padding
-        self.separable = kernel == stride and padding == (0, 0)
+        self.separable = kernel == stride and padding == (0, 0) and dilation == (1, 1)
+        if winner_sink is not None:  # max_pool2d(return_indices=True) reads the winners from here
+            winner_sink.append(self)
         if self.separable:
             return self._forward_separable(x)
         if ph or pw:
@@ -121,21 +123,88 @@ class MaxPool2d(Function):
         # END TASK
 
 
-def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
-    """Max-pooling with PyTorch's floor output size; ``stride`` defaults to ``kernel_size``."""
-    if not isinstance(x, Tensor) or x.ndim != 4:
-        raise ValueError(f"max_pool2d: input must be a 4-D tensor (N, C, H, W), got shape {getattr(x, 'shape', x)}")
-    kernel = pair(kernel_size, "kernel_size", 1)
-    stride = kernel if stride is None else pair(stride, "stride", 1)
-    padding = pair(padding, "padding", 0)
+class DilatedMaxPool2d(MaxPool2d):
+    """max_pool2d with dilation > 1: the same forward (``Geometry.window_slices`` steps d pixels
+    between kernel taps). Its backward always adds the routed gradients: with dilation, windows
+    can share pixels even when stride >= kernel size (kernel 2, dilation 2, stride 2: pixel 2 is
+    tap 1 of window 0 and tap 0 of window 1), which ``MaxPool2d.backward``'s non-overlapping
+    shortcut (plain assignment) does not expect. Same maths: dx[winner] += g."""
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        n, c, h, w = self.x_shape
+        (ph, pw), (kh, kw) = self.padding, self.geom.kernel
+        dx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
+        for k in range(kh * kw):
+            rows, cols = self.geom.window_slices(k // kw, k % kw, 0, g.shape[2])
+            dx[:, :, rows, cols] += g * (self.winner == k)
+        return (dx[:, :, ph:ph + h, pw:pw + w].copy() if ph or pw else dx,)
+
+
+def _pool_output_size(size, k, s, p, d, ceil_mode):
+    """PyTorch's pooling output size: floor (or ceil) of (size + 2p - d(k-1) - 1) / s, plus 1;
+    with ceil_mode, a last window that would start in the right/bottom padding is dropped."""
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """Max-pooling, PyTorch's max_pool2d (same arguments, same order); ``stride`` defaults to
+    ``kernel_size``. (N, C, H, W) or unbatched (C, H, W) -> (N, C, OH, OW) (or (C, OH, OW)).
+
+    dilation: taps d pixels apart (``DilatedMaxPool2d``). ceil_mode: the output size rounds up;
+    the extra windows hang over the bottom/right edge, which is done outside the op, by padding
+    the input with -inf there (a ``F.pad``, whose backward crops the gradient back), so the op
+    itself always sees whole windows. return_indices: also return, per output, the flat index
+    row * W + col of its maximum in the (unpadded) input plane, as PyTorch; computed from the
+    op's winners k = i*kw + j: row = oh*sh + i*dh - ph, col = ow*sw + j*dw - pw.
+    """
+    name = "max_pool2d"
+    x = input
+    if not isinstance(x, Tensor) or x.ndim not in (3, 4):
+        raise ValueError(f"{name}: input must be a 3-D (C, H, W) or 4-D (N, C, H, W) tensor, got shape {getattr(x, 'shape', x)}")
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = ops.reshape(x, (1,) + x.shape)
+    kernel = pair(kernel_size, f"{name}: kernel_size", 1)
+    stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else pair(stride, f"{name}: stride", 1)
+    padding, dilation = pair(padding, f"{name}: padding", 0), pair(dilation, f"{name}: dilation", 1)
     if kernel[0] * kernel[1] > 255:
-        raise ValueError(f"max_pool2d: kernel_size {kernel} has more than 255 positions")
+        raise ValueError(f"{name}: kernel_size {kernel} has more than 255 positions")
+    h, w = x.shape[2:]
+    out_hw = []
     for axis in (0, 1):
-        if padding[axis] * 2 > kernel[axis]:
-            raise ValueError(f"max_pool2d: padding {padding} must be at most half of kernel_size {kernel}")
-        if kernel[axis] > x.shape[2 + axis] + 2 * padding[axis]:
+        k, s, p, d = kernel[axis], stride[axis], padding[axis], dilation[axis]
+        if p * 2 > k:
+            raise ValueError(f"{name}: padding {padding} must be at most half of kernel_size {kernel} (as in PyTorch)")
+        out = _pool_output_size(x.shape[2 + axis], k, s, p, d, ceil_mode)
+        if out <= 0:
             raise ValueError(
-                f"max_pool2d: kernel_size {kernel} is larger than the padded input "
-                f"({x.shape[2:]} + 2*{padding}) of shape {x.shape}"
+                f"{name}: kernel_size {kernel} is larger than the padded input ({x.shape[2:]} + 2*{padding}) "
+                f"of shape {input.shape} (dilation {dilation})"
             )
-    return MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=padding)
+        out_hw.append(out)
+    extra = [max(0, (o - 1) * s + d * (k - 1) + 1 - (size + 2 * p))
+             for o, s, d, k, size, p in zip(out_hw, stride, dilation, kernel, (h, w), padding)]
+    if any(extra):  # ceil_mode's overhanging windows: -inf never wins
+        x = ops.pad(x, (0, extra[1], 0, extra[0]), value=-np.inf)
+    sink = [] if return_indices else None
+    op = MaxPool2d if dilation == (1, 1) else DilatedMaxPool2d
+    y = op.apply(x, kernel=kernel, stride=stride, padding=padding, dilation=dilation, winner_sink=sink)
+    if unbatched:
+        y = ops.reshape(y, y.shape[1:])
+    if not return_indices:
+        return y
+    fn = sink[0]
+    xp = backend.array_module(fn.winner)
+    i, j = fn.winner // np.uint8(kernel[1]), fn.winner % np.uint8(kernel[1])
+    oh, ow = fn.winner.shape[2:]
+    rows = xp.arange(oh).reshape(-1, 1) * stride[0] + i.astype(np.int64) * dilation[0] - padding[0]
+    cols = xp.arange(ow).reshape(1, -1) * stride[1] + j.astype(np.int64) * dilation[1] - padding[1]
+    indices = rows * w + cols
+    fn.winner_sink = None
+    return y, Tensor._wrap(indices[0] if unbatched else indices)

@@ -65,61 +65,113 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
-class Conv2d(Module):
-    """2-D convolution; He (Kaiming) normal weights, std = sqrt(2 / (C_in*kh*kw)), zero bias."""
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, bias=True):
+
+def _check_channels(name, in_channels, out_channels, groups):
+    if in_channels <= 0 or out_channels <= 0:
+        raise ValueError(f"{name}: channel counts must be positive, got ({in_channels}, {out_channels})")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{name}: groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
+
+
+def _place(module, device, dtype):
+    """PyTorch's factory arguments: parameters made on ``device`` with ``dtype``."""
+    if device is not None or dtype is not None:
+        module.to(device=device, dtype=dtype)
+    return module
+
+
+class Conv2d(Module):
+    """2-D convolution, PyTorch's arguments and order; He (Kaiming) normal weights,
+    std = sqrt(2 / (C_in/groups * kh * kw)), zero bias (deliberately not PyTorch's uniform init).
+    padding_mode other than "zeros" pads with ``F.pad`` first (as PyTorch does), then convolves
+    without padding."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
-        kh, kw = pair(kernel_size, "kernel_size", 1)
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(f"Conv2d: channel counts must be positive, got ({in_channels}, {out_channels})")
+        kh, kw = pair(kernel_size, "Conv2d: kernel_size", 1)
+        _check_channels("Conv2d", in_channels, out_channels, groups)
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"Conv2d: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+        if isinstance(padding, str) and padding not in ("same", "valid"):
+            raise ValueError(f"Conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, (kh, kw)
-        self.stride, self.padding, self.dilation = stride, padding, dilation
-        self.weight = init.kaiming_normal_(_empty(out_channels, in_channels, kh, kw))
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.padding_mode = padding_mode
+        self.weight = init.kaiming_normal_(_empty(out_channels, in_channels // groups, kh, kw))
         self.bias = init.zeros_(_empty(out_channels)) if bias else None
+        _place(self, device, dtype)
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        if self.padding_mode == "zeros" or self.padding in ("valid", 0, (0, 0)):
+            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if self.padding == "same":
+            sh, sw = pair(self.dilation, "Conv2d: dilation", 1)
+            total = (sh * (self.kernel_size[0] - 1), sw * (self.kernel_size[1] - 1))
+            widths = (total[1] // 2, total[1] - total[1] // 2, total[0] // 2, total[0] - total[0] // 2)
+        else:
+            ph, pw = pair(self.padding, "Conv2d: padding", 0)
+            widths = (pw, pw, ph, ph)
+        x = F.pad(x, widths, mode=self.padding_mode)
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
     def extra_repr(self):
-        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        extra = f", groups={self.groups}" if self.groups != 1 else ""
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}{extra}")
 
 
 class ConvTranspose2d(Module):
-    """Transposed convolution ("up-convolution"); He normal weights with N = the number of
-    inputs feeding one output pixel, C_in * ceil(kh/s) * ceil(kw/s) (C_in for the U-Net's 2x2, stride 2)."""
+    """Transposed convolution ("up-convolution"), PyTorch's arguments and order; He normal
+    weights with N = the number of inputs feeding one output pixel,
+    C_in/groups * ceil(kh/s) * ceil(kw/s) (C_in for the U-Net's 2x2, stride 2)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, dilation=1, bias=True):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
-        kh, kw = pair(kernel_size, "kernel_size", 1)
-        sh, sw = pair(stride, "stride", 1)
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(f"ConvTranspose2d: channel counts must be positive, got ({in_channels}, {out_channels})")
+        kh, kw = pair(kernel_size, "ConvTranspose2d: kernel_size", 1)
+        sh, sw = pair(stride, "ConvTranspose2d: stride", 1)
+        _check_channels("ConvTranspose2d", in_channels, out_channels, groups)
+        if padding_mode != "zeros":
+            raise ValueError(f"ConvTranspose2d: only padding_mode='zeros' is supported (as in PyTorch), got {padding_mode!r}")
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, (kh, kw)
         self.stride, self.padding, self.output_padding, self.dilation = stride, padding, output_padding, dilation
-        fan = in_channels * math.ceil(kh / sh) * math.ceil(kw / sw)
-        self.weight = init.kaiming_normal_(_empty(in_channels, out_channels, kh, kw), fan_in_override=fan)
+        self.groups = groups
+        fan = in_channels // groups * math.ceil(kh / sh) * math.ceil(kw / sw)
+        self.weight = init.kaiming_normal_(_empty(in_channels, out_channels // groups, kh, kw), fan_in_override=fan)
         self.bias = init.zeros_(_empty(out_channels)) if bias else None
+        _place(self, device, dtype)
 
-    def forward(self, x):
-        return F.conv_transpose2d(
-            x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.dilation
-        )
+    def forward(self, x, output_size=None):
+        if output_size is not None:
+            raise NotImplementedError("ConvTranspose2d: minigrad does not support the PyTorch argument output_size "
+                                      "(pass output_padding instead); see docs/pytorch.md")
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                  self.groups, self.dilation)
 
     def extra_repr(self):
         return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
 
 
 class MaxPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0):
+    """PyTorch's MaxPool2d: the arguments of ``F.max_pool2d``, stored and passed on."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
+        return (f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
 class CenterCrop(Module):
