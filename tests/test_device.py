@@ -354,3 +354,37 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_a_whole_training_run_with_evaluation_and_checkpoints_on_a_device(tmp_path, monkeypatch):
+    """unet.train.train with device="fakegpu": steps, per-epoch evaluation (overlap-tile
+    prediction) and checkpoints that hold host arrays, with the CPU run's losses and metrics;
+    each of its steps makes the step's four transfers and no more."""
+    import unet.train as train_module
+    from unet.train import TrainConfig, train
+
+    per_step, real_step = [], train_module.train_step
+
+    def counted_step(*args, **kwargs):
+        with fakegpu.counting() as seen:
+            value = real_step(*args, **kwargs)
+        per_step.append((seen.to_device, seen.to_host))
+        return value
+
+    monkeypatch.setattr(train_module, "train_step", counted_step)
+
+    def run(device):
+        cfg = TrainConfig(data="synthetic", epochs=2, steps_per_epoch=2, batch_size=2, tile=60, depth=2,
+                          base_channels=4, lr=3e-3, device=device, out=str(tmp_path / device))
+        return train(cfg, progress=False, figures=False, verbose=False)
+
+    on_cpu = run("cpu")
+    per_step.clear()
+    on_device = run(DEV)
+    assert per_step == [(3, 1)] * 4  # the batch's three copies in, loss.item() out
+    np.testing.assert_allclose([h["loss"] for h in on_device["history"]], [h["loss"] for h in on_cpu["history"]],
+                               rtol=1e-4)
+    for key in ("iou", "dice", "pixel_error"):
+        assert abs(on_device[key] - on_cpu[key]) < 1e-3, key
+    ckpt = mg.load(tmp_path / DEV / "checkpoint.npz")
+    assert ckpt["step"] == 4 and all(isinstance(a, np.ndarray) for a in ckpt["model"].values())
