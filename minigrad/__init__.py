@@ -19,13 +19,13 @@ float32, float64 = _np.float32, _np.float64
 
 
 def zeros(*shape, dtype=_np.float32, device="cpu", requires_grad=False):
-    xp_arr = backend.to_device(_np.zeros(shape, dtype=dtype), backend.check_device(device))
-    return Tensor(xp_arr, requires_grad=requires_grad)
+    """Zeros made directly on ``device`` (no host -> device copy)."""
+    return Tensor(backend.module_of(device).zeros(shape, dtype=dtype), requires_grad=requires_grad)
 
 
 def ones(*shape, dtype=_np.float32, device="cpu", requires_grad=False):
-    xp_arr = backend.to_device(_np.ones(shape, dtype=dtype), backend.check_device(device))
-    return Tensor(xp_arr, requires_grad=requires_grad)
+    """Ones made directly on ``device`` (no host -> device copy)."""
+    return Tensor(backend.module_of(device).ones(shape, dtype=dtype), requires_grad=requires_grad)
 
 
 def randn(*shape, dtype=_np.float32, device="cpu", requires_grad=False):

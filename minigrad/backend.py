@@ -149,6 +149,12 @@ def check_device(device) -> str:
     return name
 
 
+def module_of(device: str):
+    """The array module of a device name (``numpy`` for "cpu"), after ``check_device``:
+    ``module_of(d).zeros(...)`` makes an array on ``d`` directly, with no host -> device copy."""
+    return _modules[check_device(device)]
+
+
 # --------------------------------------------------------------------------------------
 # Arrays and where they live
 # --------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad.tensor import Function, Tensor
+from minigrad.tensor import Function
 
 
 def test_construction_dtypes(device):
@@ -88,13 +88,22 @@ def test_no_grad_builds_no_graph():
 
 
 def test_mixed_devices_error_names_both():
-    class FakeGpuTensor(Tensor):
-        device = "cuda"
-
     a = mg.tensor(np.ones(2))
-    b = FakeGpuTensor(np.ones(2))
-    with pytest.raises(RuntimeError, match=r"'cpu'.*'cuda'"):
+    b = mg.tensor(np.ones(2), device="fakegpu")  # the strict CuPy stand-in (tests/fakegpu.py)
+    with pytest.raises(RuntimeError, match=r"Add: inputs are on different devices \('cpu' and 'fakegpu'\)"):
         a + b
+    with pytest.raises(RuntimeError, match=r"\('fakegpu' and 'cpu'\).*\.to\(device\)"):
+        b * a
+
+
+def test_zeros_and_ones_are_made_on_their_device(device):
+    import fakegpu
+
+    with fakegpu.counting() as seen:
+        z, o = mg.zeros(2, 3, device=device), mg.ones(4, dtype=np.float64, device=device, requires_grad=True)
+    assert (seen.to_device, seen.to_host) == (0, 0)  # made there, not copied over
+    assert z.device == o.device == device and z.shape == (2, 3) and o.dtype == np.float64 and o.requires_grad
+    assert z.numpy().tolist() == [[0.0] * 3] * 2 and o.numpy().tolist() == [1.0] * 4
 
 
 def test_interior_gradient_skipped_for_constant_inputs():
