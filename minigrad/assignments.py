@@ -46,6 +46,8 @@ def _cmd_grade(args):
         if not args.quiet:
             print(f"  graded {sub.id} {task}: {result.points:g}/{result.max_points:g}", file=sys.stderr)
 
+    if args.gradescope and len(args.submissions) != 1:
+        raise config.CourseError("grade: --gradescope writes one results.json, so give exactly one submission")
     results = grade(args.root, args.submissions, tasks=args.tasks, release=args.release, jobs=args.jobs,
                     run_stubs=args.run_stubs, cost=not args.no_cost, progress=progress)
     for r in results:
@@ -53,6 +55,14 @@ def _cmd_grade(args):
     if args.out:
         write_outputs(results, config.load_course(args.root), args.out)
         print(f"wrote {os.path.join(args.out, 'grades.csv')} and results.json + feedback.md per submission")
+    if args.gradescope:
+        import json
+
+        from .course.grade import gradescope_json
+        from .serialization import atomic_write
+
+        payload = json.dumps(gradescope_json(results[0], config.load_course(args.root)), indent=2) + "\n"
+        atomic_write(args.gradescope, lambda f: f.write(payload.encode("utf-8")))
     return 0
 
 
@@ -103,6 +113,7 @@ def main(argv=None) -> int:
     g.add_argument("--run-stubs", action="store_true", help="run the tests even of blocks that are still the stub")
     g.add_argument("--no-cost", action="store_true", help="skip the ungraded time/memory comparison")
     g.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    g.add_argument("--gradescope", metavar="RESULTS_JSON", help="write this one submission's results.json here")
     g.set_defaults(run=_cmd_grade)
     a = sub.add_parser("make-autograder", help="write a Gradescope autograder .zip (instructor)")
     a.add_argument("out")

@@ -217,3 +217,25 @@ def test_adam_first_step_moves_each_weight_by_lr():
     p.grad = np.array([10.0, -0.5, 2.0])
     mg.optim.Adam([p], lr=0.1, eps=0.0).step()
     np.testing.assert_allclose(p.numpy(), [0.9, -1.9, 2.9], rtol=1e-14)
+
+
+# ---- a hidden test: runs in grading (and here), stripped from the student copy ---------------
+@pytest.mark.hidden
+@pytest.mark.conv_im2col
+def test_im2col_on_a_wide_dilated_strided_window():
+    """Hidden from students: a kernel offset past the first window's rows, checked by a loop."""
+    from minigrad.functional.im2col import Geometry, im2col
+
+    rng = np.random.default_rng(11)
+    src = rng.standard_normal((2, 3, 13, 11))
+    geom = Geometry((2, 3), (3, 2), (4, 3), (3, 2))  # kernel, stride, dilation, output rows/cols
+    cols = mg.backend.to_numpy(im2col(src, geom, 1, 3))  # output rows 1 and 2 only
+    expected = np.empty((3, 2, 3, 2, 2, 2))
+    for c in range(3):
+        for i in range(2):
+            for j in range(3):
+                for n in range(2):
+                    for r in range(1, 3):
+                        for q in range(2):
+                            expected[c, i, j, n, r - 1, q] = src[n, c, r * 3 + i * 4, q * 2 + j * 3]
+    np.testing.assert_array_equal(cols, expected.reshape(18, 8))

@@ -98,7 +98,7 @@ def run_pytest(tree: str, marker_expr: str, timeout: float, test_timeout: float,
                "--rootdir", tree, "-m", marker_expr, "tests"]
         if collect_to:
             env["MINIGRAD_COURSE_COLLECT"] = collect_to
-            cmd.insert(cmd.index("-m"), "--collect-only")
+            cmd.insert(-1, "--collect-only")
         log_path = os.path.join(tmp, "log.txt")
         timed_out = False
         with open(log_path, "wb") as log:

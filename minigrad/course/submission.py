@@ -58,6 +58,9 @@ class Submission:
         self.files, self.manifest, self.problems = {}, None, []
         if os.path.isdir(path):
             self._read_folder(path)
+            zips = [n for n in sorted(os.listdir(path)) if n.endswith(".zip")]
+            if not any(f.endswith(".py") for f in self.files) and len(zips) == 1:
+                self._read_zip(os.path.join(path, zips[0]))  # a folder holding one uploaded zip (Gradescope)
         elif zipfile.is_zipfile(path):
             self._read_zip(path)
         elif not os.path.exists(path):

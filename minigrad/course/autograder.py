@@ -1,0 +1,68 @@
+"""``make-autograder``: a Gradescope autograder bundle that grades with this tooling.
+
+The zip holds ``setup.sh`` (run once when Gradescope builds the image), ``run_autograder``
+(run per submission: grades ``/autograder/submission`` into
+``/autograder/results/results.json``) and ``source/``, the reference tree with its hidden
+tests. ``AUTOGRADER_ROOT`` replaces ``/autograder`` (that is how it is tested locally).
+"""
+from __future__ import annotations
+
+import io
+import os
+import shlex
+import zipfile
+
+from .config import load_course, walk
+from .grade import TREE_PARTS
+
+SETUP = """#!/usr/bin/env bash
+# Gradescope runs this once while building the autograder image.
+set -euo pipefail
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+cd "$ROOT/source"
+python3 -m pip install -q -e ".[dev]"
+"""
+
+RUN = """#!/usr/bin/env bash
+# Gradescope runs this for every submission: grade /autograder/submission (the uploaded
+# submission.zip, or the files of a student copy) into /autograder/results/results.json.
+set -uo pipefail
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+mkdir -p "$ROOT/results"
+cd "$ROOT/source"
+python3 -m minigrad.assignments grade "$ROOT/submission" --gradescope "$ROOT/results/results.json" --quiet %(options)s
+status=$?
+if [ ! -s "$ROOT/results/results.json" ]; then
+  # grading itself failed: tell the student so rather than leave Gradescope without a result
+  printf '{"score": 0, "output": "The autograder failed (status %%s); please tell your instructor.", "tests": []}\\n' \\
+    "$status" > "$ROOT/results/results.json"
+fi
+exit 0
+"""
+
+
+def make_autograder(root: str, out: str, release=None, tasks=None) -> str:
+    """Write the bundle for the reference tree ``root`` to ``out`` (a .zip); returns ``out``."""
+    from ..serialization import atomic_write
+
+    root = os.path.abspath(root)
+    course = load_course(root)
+    options = []
+    if tasks:
+        options += ["--tasks", *course.check_tasks(tasks)]
+    elif release:
+        course.tasks_of(release)  # checks the name
+        options += ["--release", release]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in (("setup.sh", SETUP), ("run_autograder", RUN % {"options": shlex.join(options)})):
+            info = zipfile.ZipInfo(name)
+            info.external_attr = 0o755 << 16  # executable
+            z.writestr(info, text)
+        for rel in walk(root):
+            parts = rel.replace(os.sep, "/")
+            top = parts.split("/")[0]
+            if (top in TREE_PARTS or parts == "README.md") and not parts.startswith("tests/instructor/"):
+                z.write(os.path.join(root, rel), "source/" + parts)
+    atomic_write(out, lambda f: f.write(buf.getvalue()))
+    return out
