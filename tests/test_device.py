@@ -388,3 +388,13 @@ def test_a_whole_training_run_with_evaluation_and_checkpoints_on_a_device(tmp_pa
         assert abs(on_device[key] - on_cpu[key]) < 1e-3, key
     ckpt = mg.load(tmp_path / DEV / "checkpoint.npz")
     assert ckpt["step"] == 4 and all(isinstance(a, np.ndarray) for a in ckpt["model"].values())
+
+
+def test_the_command_line_says_when_no_gpu_is_usable(tmp_path, monkeypatch, capsys):
+    from unet.cli import main
+
+    monkeypatch.setattr(backend, "_gpu_ok", False)  # as on a machine without CuPy or without NVRTC
+    assert main(["train", "--device", "cuda", "--data", "synthetic", "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "unet train: error: device='cuda' was asked for, but no usable GPU was found" in err
+    assert not (tmp_path / "checkpoint.npz").exists()
