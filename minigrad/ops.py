@@ -424,12 +424,16 @@ class SelectAlongDim(Function):
         return ((positions == self.index) * g,)
 
 
-def sum(x, dim=None, keepdim=False):
+def sum(x, dim=None, keepdim=False, *, dtype=None):
+    """Sum over ``dim`` (None or () / []: every dimension); ``dtype`` casts x first, as PyTorch."""
+    x = x if dtype is None else cast(x, dtype)
     dims = _normalize_dims(dim, x.ndim, "sum")
     return Sum.apply(x, dims=dims, keepdim=keepdim)
 
 
-def mean(x, dim=None, keepdim=False):
+def mean(x, dim=None, keepdim=False, *, dtype=None):
+    """Mean over ``dim`` (None or () / []: every dimension; nan over nothing); ``dtype`` casts x first."""
+    x = x if dtype is None else cast(x, dtype)
     dims = _normalize_dims(dim, x.ndim, "mean")
     count = int(np.prod([x.shape[d] for d in dims])) if dims else 1
     return mul(Sum.apply(x, dims=dims, keepdim=keepdim), (1.0 / count) if count else float("nan"))

@@ -420,11 +420,11 @@ class Tensor:
     def tanh(self):
         return ops.tanh(self)
 
-    def sum(self, dim=None, keepdim=False):
-        return ops.sum(self, dim, keepdim)
+    def sum(self, dim=None, keepdim=False, *, dtype=None):
+        return ops.sum(self, dim, keepdim, dtype=dtype)
 
-    def mean(self, dim=None, keepdim=False):
-        return ops.mean(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False, *, dtype=None):
+        return ops.mean(self, dim, keepdim, dtype=dtype)
 
     def max(self, dim=None, keepdim=False):
         """As torch.max: max() the largest value; max(dim) a (values, indices) pair; max(other) elementwise."""

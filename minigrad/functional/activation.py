@@ -5,6 +5,7 @@ import warnings
 
 from .. import backend, ops
 from ..tensor import Function, Tensor
+from ._checks import refuse
 
 relu = ops.relu
 sigmoid = ops.sigmoid
@@ -96,8 +97,11 @@ class Dropout(Function):
         return (g * self.scaled_mask,)
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
-    """Zero each element with probability ``p`` during training; identity in evaluation."""
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability ``p`` during training; identity in evaluation.
+    PyTorch's ``inplace=True`` is refused (minigrad's dropout always makes a new tensor)."""
+    refuse("dropout", inplace=(inplace, False))
+    x = input
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:

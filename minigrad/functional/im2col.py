@@ -39,6 +39,8 @@ def pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
     """Accept an int or a pair of ints; check that each is at least ``minimum``."""
     if isinstance(value, (int, np.integer)):
         value = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 1:  # PyTorch accepts [k] for (k, k)
+        value = (value[0], value[0])
     try:
         a, b = value
         value = (int(a), int(b))

@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from .. import functional as F
+from ..functional._checks import refuse
 from ..functional.im2col import pair
 from . import init
 from .module import Module, Parameter
@@ -18,7 +19,7 @@ def _empty(*shape):
 class Linear(Module):
     """y = x @ W^T + b, W (out_features, in_features); PyTorch's default uniform init."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
         super().__init__()
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"Linear: feature counts must be positive, got ({in_features}, {out_features})")
@@ -26,6 +27,7 @@ class Linear(Module):
         bound = 1.0 / math.sqrt(in_features)
         self.weight = init.uniform_(_empty(out_features, in_features), -bound, bound)
         self.bias = init.uniform_(_empty(out_features), -bound, bound) if bias else None
+        _place(self, device, dtype)
 
     def forward(self, x):
         if x.shape[-1] != self.in_features:
@@ -52,8 +54,9 @@ class ReLU(Module):
 
 
 class Dropout(Module):
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
+        refuse("Dropout", inplace=(inplace, False))
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = p
