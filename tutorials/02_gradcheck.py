@@ -220,7 +220,7 @@ class BadMul(mg.Function):
 
 
 shapes_caught = None  # exercise 2: e.g. ((2, 3), (2, 3)): two shapes for which gradcheck fails
-shapes_missed = None  # and two for which it passes
+shapes_missed = None  # exercise 2: and two shapes for which it passes
 
 # %%
 if shapes_caught is None or shapes_missed is None:

@@ -231,7 +231,7 @@ assert set(outs[3].ravel()) == {1.0, 2.0, 4.0} and set(outs[2].ravel()) == {1.0}
 
 # %%
 x_overlap = None  # exercise 1: a (1, 1, H, W) array whose 3x3 stride-1 pool sends many gradients to one pixel
-most_gradients = None  # and the largest number of gradients one pixel can receive
+most_gradients = None  # exercise 1: the largest number of gradients one pixel can receive
 
 # %%
 if x_overlap is None or most_gradients is None:

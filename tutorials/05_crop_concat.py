@@ -225,7 +225,7 @@ else:
 
 # %%
 out_188 = None  # exercise 2: the output size (an integer)
-crops_188 = None  # and the crops, bottom-up, as [(skip size, cropped size), ...]
+crops_188 = None  # exercise 2: the crops, bottom-up, as [(skip size, cropped size), ...]
 
 # %%
 if out_188 is None or crops_188 is None:
