@@ -129,7 +129,7 @@ plt.show()
 # %% [markdown]
 # ## Output sizes
 # For a convolution or a pool, $o = \left\lfloor \frac{n + 2p - d(k-1) - 1}{s} \right\rfloor + 1$; for a transposed
-# convolution, $o = (n-1)s - 2p + d(k-1) + \text{output\_padding} + 1$, which undoes the first when the
+# convolution, $o = (n-1)s - 2p + d(k-1) + p_\text{out} + 1$ ($p_\text{out}$ = `output_padding`), which undoes the first when the
 # floor drops nothing. The paper's first layers: a valid 3x3 convolution trims 2 pixels, a 2x2 pool halves,
 # a 2x2 stride-2 up-convolution doubles.
 
@@ -185,7 +185,7 @@ assert stamped[2, 2] == 1 + 2 + 3 + 4 and stamped[0, 0] == 1 and stamped[0, 2] =
 # $dW_2 = x\,\text{im2col}(\text{pad}(g))^\top$, $db = \sum g$.
 #
 # The cell compares your forward with the stamp loop, checks that it is conv2d's adjoint,
-# $\langle \text{conv2d}(x, W), y\rangle = \langle x, \text{conv\_transpose2d}(y, W)\rangle$, and runs gradcheck on
+# $\langle \text{conv2d}(x, W), y\rangle = \langle x, \text{convT}(y, W)\rangle$ (convT = `conv_transpose2d`), and runs gradcheck on
 # the backward with padding and `output_padding`.
 
 # %%
