@@ -18,6 +18,86 @@ from conftest import assert_close
 _PIXEL = "pixel_weight" if "pixel_weight" in inspect.signature(F.cross_entropy).parameters else "weight"
 
 
+# ---- autograd.toposort -----------------------------------------------------------------------
+# Ops written here, with their own backward passes, so these tests need no other task's code.
+class Scale(mg.Function):
+    def forward(self, x, factor):
+        self.factor = factor
+        return x * factor
+
+    def backward(self, g):
+        return g * self.factor, None
+
+
+class Times(mg.Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, g):
+        return g * self.b, g * self.a
+
+
+def _diamond(x):
+    """x -> a = 2x, b = 3x -> c = a*b -> d = 5c: dd/dx = 5 * (2*3x + 2x*3) = 60x."""
+    a, b = Scale.apply(x, factor=2.0), Scale.apply(x, factor=3.0)
+    return Scale.apply(Times.apply(a, b), factor=5.0), (a, b)
+
+
+@pytest.mark.autograd_toposort
+def test_topological_order_puts_every_tensor_before_its_inputs():
+    x = mg.tensor(np.array([1.5]), requires_grad=True)
+    d, (a, b) = _diamond(x)
+    order = d._topological_order()
+    ids = [id(t) for t in order]
+    assert len(ids) == len(set(ids)), "a tensor appears twice"
+    assert order[0] is d and order[-1] is x
+    position = {i: k for k, i in enumerate(ids)}
+    for node in order:  # every node comes before the nodes it was made from
+        for parent in (node._ctx.parents if node._ctx else ()):
+            if isinstance(parent, mg.Tensor) and parent.requires_grad:
+                assert position[id(parent)] > position[id(node)]
+    assert len(order) == 5  # d, c, a, b, x (a and b through their stand-ins)
+
+
+@pytest.mark.autograd_toposort
+def test_backward_through_a_diamond_sums_both_paths():
+    x = mg.tensor(np.array([1.5, -2.0]), requires_grad=True)
+    d, _ = _diamond(x)
+    d.backward(np.ones(2))
+    np.testing.assert_allclose(x.grad, 60 * np.array([1.5, -2.0]), rtol=1e-15)
+
+
+@pytest.mark.autograd_toposort
+def test_ten_thousand_op_chain_needs_no_recursion():
+    x = mg.tensor(np.array([1.0]), requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = Scale.apply(y, factor=1.0)
+    y.backward(np.ones(1))
+    assert x.grad.tolist() == [1.0]
+
+
+@pytest.mark.autograd_toposort
+def test_gradient_accumulates_over_uses_and_backward_calls():
+    x = mg.tensor(np.array([3.0]), requires_grad=True)
+    Times.apply(x, x).backward(np.ones(1))  # d(x*x)/dx = 2x = 6
+    assert x.grad.tolist() == [6.0]
+    Times.apply(x, Scale.apply(x, factor=2.0)).backward(np.ones(1), retain_graph=False)  # d(2x^2)/dx = 12
+    assert x.grad.tolist() == [18.0]
+
+
+@pytest.mark.autograd_toposort
+def test_only_tensors_that_require_grad_are_visited():
+    x = mg.tensor(np.array([2.0]), requires_grad=True)
+    c = mg.tensor(np.array([4.0]))  # a constant
+    y = Times.apply(x, c)
+    order = y._topological_order()
+    assert all(t.requires_grad for t in order) and len(order) == 2
+    y.backward(np.ones(1))
+    assert x.grad.tolist() == [4.0] and c.grad is None
+
+
 # ---- gradcheck.central_difference ------------------------------------------------------------
 @pytest.mark.gradcheck_central_difference
 @given(shape=st.lists(st.integers(1, 3), min_size=1, max_size=3), seed=st.integers(0, 2**16))

@@ -35,7 +35,6 @@ def test_data_is_assignable_and_detach_shares_memory():
     assert not d.requires_grad and d.data is t.data
 
 
-@pytest.mark.autograd_toposort
 def test_backward_needs_grad_for_non_scalar():
     x = mg.tensor(np.ones((2, 3)), requires_grad=True)
     y = x * 2
@@ -47,7 +46,6 @@ def test_backward_needs_grad_for_non_scalar():
     np.testing.assert_array_equal(x.grad, np.full((2, 3), 2.0))
 
 
-@pytest.mark.autograd_toposort
 def test_gradient_accumulates_over_uses_and_calls():
     x = mg.tensor(np.array([3.0]), requires_grad=True)
     (x * x + x).sum().backward()  # d/dx (x^2 + x) = 2x + 1 = 7
@@ -58,7 +56,6 @@ def test_gradient_accumulates_over_uses_and_calls():
     assert x.grad is None
 
 
-@pytest.mark.autograd_toposort
 def test_ten_thousand_deep_chain_has_no_recursion_error():
     x = mg.tensor(np.array(1.0), requires_grad=True)
     y = x
@@ -68,7 +65,6 @@ def test_ten_thousand_deep_chain_has_no_recursion_error():
     assert x.grad == 1.0
 
 
-@pytest.mark.autograd_toposort
 def test_graph_is_released_unless_retained():
     x = mg.tensor(np.array([2.0]), requires_grad=True)
     y = (x * x).sum()
@@ -130,7 +126,6 @@ def test_to_dtype_and_device_roundtrip(device):
     np.testing.assert_array_equal(u.numpy(), np.arange(4.0))
 
 
-@pytest.mark.autograd_toposort
 def test_graph_does_not_keep_intermediate_arrays_alive():
     """An intermediate result that no op saved is freed once the user drops it (the graph
     keeps a data-less stand-in), and backward still reaches every leaf through it."""
