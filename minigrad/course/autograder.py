@@ -1,9 +1,9 @@
 """``make-autograder``: a Gradescope autograder bundle that grades with this tooling.
 
-The zip holds ``setup.sh`` (run once when Gradescope builds the image), ``run_autograder``
-(run per submission: grades ``/autograder/submission`` into
-``/autograder/results/results.json``) and ``source/``, the reference tree with its hidden
-tests. ``AUTOGRADER_ROOT`` replaces ``/autograder`` (that is how it is tested locally).
+Gradescope unpacks the zip into ``/autograder/source``. It holds ``setup.sh`` (run once when
+Gradescope builds the image), ``run_autograder`` (run per submission: grades
+``/autograder/submission`` into ``/autograder/results/results.json``) and, beside them, the
+reference tree with its hidden tests. ``AUTOGRADER_ROOT`` replaces ``/autograder`` (that is how it is tested locally).
 """
 from __future__ import annotations
 
@@ -30,12 +30,19 @@ set -uo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 mkdir -p "$ROOT/results"
 cd "$ROOT/source"
-python3 -m minigrad.assignments grade "$ROOT/submission" --gradescope "$ROOT/results/results.json" --quiet %(options)s
+rm -f "$ROOT/results/results.json"
+python3 -m minigrad.assignments grade "$ROOT/submission" --gradescope "$ROOT/results/results.json" --quiet \\
+  %(options)s 2> "$ROOT/results/grader.log"
 status=$?
 if [ ! -s "$ROOT/results/results.json" ]; then
-  # grading itself failed: tell the student so rather than leave Gradescope without a result
-  printf '{"score": 0, "output": "The autograder failed (status %%s); please tell your instructor.", "tests": []}\\n' \\
-    "$status" > "$ROOT/results/results.json"
+  # grading itself failed: say so (with the grader's last words) rather than leave no result
+  python3 - "$status" "$ROOT/results/grader.log" "$ROOT/results/results.json" <<'PY'
+import json, sys
+status, log, out = sys.argv[1:]
+tail = open(log, errors="replace").read()[-2000:]
+json.dump({"score": 0, "output": f"The autograder failed (status {status}); please tell your instructor.\\n{tail}",
+           "tests": []}, open(out, "w"))
+PY
 fi
 exit 0
 """
@@ -63,6 +70,6 @@ def make_autograder(root: str, out: str, release=None, tasks=None) -> str:
             parts = rel.replace(os.sep, "/")
             top = parts.split("/")[0]
             if (top in TREE_PARTS or parts == "README.md") and not parts.startswith("tests/instructor/"):
-                z.write(os.path.join(root, rel), "source/" + parts)
+                z.write(os.path.join(root, rel), parts)
     atomic_write(out, lambda f: f.write(buf.getvalue()))
     return out

@@ -93,6 +93,7 @@ def run_pytest(tree: str, marker_expr: str, timeout: float, test_timeout: float,
     with tempfile.TemporaryDirectory(prefix="minigrad-run-") as tmp:
         results = os.path.join(tmp, "results.jsonl")
         env = _env(tree, results, test_timeout, threads)
+        env["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(tmp, "hypothesis")  # nothing written into the tree
         cmd = [sys.executable, "-m", "pytest", "-q", "-rN", "--tb=long", "-p", "minigrad.course._plugin",
                "-p", "no:cacheprovider", "-o", "addopts=", "-c", os.path.join(tree, "pyproject.toml"),
                "--rootdir", tree, "-m", marker_expr, "tests"]

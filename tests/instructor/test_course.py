@@ -369,9 +369,9 @@ def test_check_reports_blocked_tasks_and_submit_round_trips_through_the_autograd
     assert run.returncode == 0, run.stderr
     gs = tmp_path / "gradescope"
     with zipfile.ZipFile(bundle) as z:
-        z.extractall(gs / "source")
-        assert {"setup.sh", "run_autograder", "source/course.toml", "source/tests/test_tasks.py"} <= set(z.namelist())
-        assert not any(n.startswith(("source/tests/instructor", "source/.ci", "source/docs")) for n in z.namelist())
+        z.extractall(gs / "source")  # where Gradescope unpacks it
+        assert {"setup.sh", "run_autograder", "course.toml", "minigrad/tensor.py", "tests/test_tasks.py"} <= set(z.namelist())
+        assert not any(n.startswith(("tests/instructor", ".ci", "docs", "tutorials")) for n in z.namelist())
     assert subprocess.run(["bash", "-n", str(gs / "source" / "setup.sh")]).returncode == 0
     (gs / "submission").mkdir()
     shutil.copy(copy / "submission.zip", gs / "submission" / "submission.zip")
