@@ -34,6 +34,11 @@ class Conv2d(Function):
         dx  = crop(col2im(W2^T @ g))
     or, for stride 1, from one im2col of pad(g) (the same numbers, less copying):
         dx = conv2d(pad(g), W flipped and transposed)    dW (flipped, transposed) = x @ cols^T
+
+    Saved by forward for backward: self.x (N, C_in, H, W), unpadded; self.weight
+    (C_out, C_in, kh, kw); self.padding (ph, pw); self.has_bias; self.geom (kernel, stride,
+    dilation, out_hw = (OH, OW)), so im2col(pad(self.x), self.geom, 0, OH) gives every column.
+    Backward returns (dx, dW, db), db None without a bias; any may be None if not needed.
     """
 
     def forward(self, x, weight, bias, stride, padding, dilation):
@@ -97,6 +102,11 @@ class ConvTranspose2d(Function):
     Forward:  y = crop(col2im(W2^T @ x)) + b,  W2 = W reshaped to (C_in, C_out*kh*kw).
     Backward, with cols = im2col(pad(g)):
         dx = W2 @ cols   (a conv2d of g)      dW2 = x @ cols^T      db = g summed over (N, OH, OW)
+
+    Forward (part of the task) must save for backward what backward needs; the reference saves
+    self.x, self.weight, self.padding, self.has_bias and self.geom = Geometry(kernel, stride,
+    dilation, (H, W)): the geometry of the conv2d this op is the adjoint of, which maps the
+    padded output (OH + 2p, OW + 2p) to x's (H, W).
     """
 
     def forward(self, x, weight, bias, stride, padding, output_padding, dilation):

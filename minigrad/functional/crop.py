@@ -12,6 +12,8 @@ class CenterCrop(Function):
     When H - h is odd the extra pixel is taken from the bottom (and, for W - w, the right):
     e.g. cropping 5 rows to 2 keeps rows 1 and 2.  (N, C, H, W) -> (N, C, h, w).
     Backward: g placed in a zero array of the input's shape (padding g with zeros).
+    Saved by forward for backward: self.x_shape (the input's shape) and self.window (the
+    index that cut the crop out of x: x[self.window] is the output).
     """
 
     def forward(self, x, size):
