@@ -118,6 +118,7 @@ def task_blocks(task_id: str, root: str | None = None) -> list:
 
 
 def block_is_stub(task_id: str, root: str | None = None) -> bool:
-    """True while every block of the task is still the stub (or the task has no block)."""
+    """True while some block of the task is still the stub (or the task has no block): the
+    task is not done. (The grader, by contrast, runs a task's tests once any block is written.)"""
     blocks = task_blocks(task_id, root)
     return not blocks or any(is_stub(b.body, task_id) for b in blocks)
