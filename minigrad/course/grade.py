@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import fences
-from .config import Course, SKIP_DIRS, is_instructor_path, load_course, walk
+from .config import Course, load_course, walk
 from .submission import Submission, block_hash
 
 #: what a grading tree holds of the reference tree
@@ -147,14 +147,19 @@ def collect(reference: str, course: Course, tasks) -> dict:
 
 
 def _syntax_error(path: str, rel: str, task_id: str):
+    """None, or the compiler's complaint about the spliced file, placed in the student's block."""
     with open(path, encoding="utf-8") as f:
         text = f.read()
     try:
         compile(text, rel, "exec")
     except SyntaxError as err:
-        line = (err.text or "").rstrip()
-        return (f"{task_id}: your code does not compile: {type(err).__name__} in {rel}, line {err.lineno} "
-                f"(of the grader's copy, with your block spliced in): {err.msg}\n    {line}")
+        where = ""
+        blocks = [b for b in fences.parse(text, rel) if b.task == task_id]
+        for k, b in enumerate(blocks, start=1):
+            if err.lineno and b.begin < err.lineno - 1 <= b.end:
+                where = f" (line {err.lineno - 1 - b.begin} of your block{f' {k}' if len(blocks) > 1 else ''})"
+        return (f"{task_id}: your code does not compile: {type(err).__name__} in {rel}, line {err.lineno}{where}: "
+                f"{err.msg}\n    {text.splitlines()[err.lineno - 1].strip() if err.lineno else ''}")
     return None
 
 

@@ -228,7 +228,7 @@ def stub_copy(tmp_path_factory):
 def test_reference_and_textbook_earn_full_marks_and_stubs_earn_nothing_with_their_own_error(stub_copy, tmp_path):
     """The whole class run of the CI proof: reference, textbook, all stubs (run, not skipped),
     and one-task-only submissions; one grade() call shares the collection."""
-    only = ["autograd.toposort", "conv.conv2d_backward", "unet.forward"]
+    only = list(TASKS)
     subs = {"reference": str(ROOT), "textbook": str(TEXTBOOK), "stubs": str(stub_copy)}
     for t in only:
         subs[f"only-{t}"] = str(_copy_with(stub_copy, tmp_path / f"only-{t}", solved=[t]))
