@@ -5,6 +5,7 @@ Everything in it is optional; a missing file means the defaults of ``tasks.py``.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import os
 from dataclasses import dataclass, field
 
@@ -56,10 +57,16 @@ class Course:
             raise CourseError(f"unknown release {release!r}; the course file lists {list(self.releases)}")
 
     def check_tasks(self, task_ids, what="task"):
-        unknown = [t for t in task_ids if t not in self.tasks]
+        """The task ids named, in the order given; a pattern such as ``conv.*`` names every match."""
+        out, unknown = [], []
+        for pattern in task_ids:
+            matches = [t for t in self.tasks if fnmatch.fnmatchcase(t, pattern)]
+            if not matches:
+                unknown.append(pattern)
+            out += [t for t in matches if t not in out]
         if unknown:
             raise CourseError(f"unknown {what} id(s) {unknown}; known: {', '.join(self.tasks)}")
-        return list(task_ids)
+        return out
 
 
 def load_course(root: str) -> Course:

@@ -160,6 +160,9 @@ def test_make_student_refuses_a_non_empty_folder_and_unknown_tasks(tmp_path):
     with pytest.raises(CourseError, match="unknown release 'week9'"):
         make_student(str(ROOT), str(tmp_path / "z"), release="week9")
     assert not (tmp_path / "y").exists() and not (tmp_path / "z").exists()
+    # a pattern names every task it matches, as `--only autograd.*` would
+    assert make_student(str(ROOT), str(tmp_path / "w"), only=["autograd.*"]) == [
+        "autograd.toposort", "autograd.elementwise", "autograd.matmul"]
 
 
 def test_course_file_errors_name_the_key(tmp_path):
