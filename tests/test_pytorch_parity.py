@@ -356,3 +356,11 @@ def test_nn_layers_take_pytorch_arguments(torch):
     with torch.no_grad():
         ref.weight.copy_(torch.tensor(up.weight.numpy()))
     compare(torch, up, ref, [x])
+
+
+@pytest.mark.parametrize("shape", [(), (4,), (2, 3), (2, 3, 4), (2, 3, 4, 5)])
+def test_softmax_without_dim_picks_pytorchs_implicit_dim(shape, torch):
+    x = make(shape, "cpu", np.random.default_rng(13))
+    for fn, fn_t in ((F.softmax, torch.nn.functional.softmax), (F.log_softmax, torch.nn.functional.log_softmax)):
+        with pytest.warns(UserWarning, match="implicit dimension"):
+            compare(torch, fn, lambda x: fn_t(x, dtype=None), [x])

@@ -73,15 +73,15 @@ class Softmax(Function):
         return (self.out * (g - (g * self.out).sum(axis=self.dim, keepdims=True)),)
 
 
-def log_softmax(input: Tensor, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tensor:
-    """log(softmax(x)) along ``dim``, PyTorch's arguments (minigrad's default dim is -1; dim=None
-    is PyTorch's implicit choice)."""
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """log(softmax(x)) along ``dim``, PyTorch's arguments and default (no dim: PyTorch's implicit,
+    deprecated choice, with its warning; always pass dim)."""
     return _softmax_like(LogSoftmax, input, dim, dtype, "log_softmax")
 
 
-def softmax(input: Tensor, dim: int = -1, _stacklevel: int = 3, dtype=None) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``dim``, PyTorch's arguments (minigrad's default dim is -1;
-    dim=None is PyTorch's implicit choice)."""
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim``, PyTorch's arguments and default (no dim: PyTorch's
+    implicit, deprecated choice, with its warning; always pass dim)."""
     return _softmax_like(Softmax, input, dim, dtype, "softmax")
 
 
