@@ -88,15 +88,17 @@ def _env(tree: str, results: str, test_timeout: float, threads: int | None):
     return env
 
 
-def run_pytest(tree: str, marker_expr: str, timeout: float, test_timeout: float, threads=None, collect_to=None):
-    """Run the tree's tests selected by ``marker_expr``; returns (records, log text, timed out)."""
+def run_pytest(tree: str, marker_expr: str, timeout: float, test_timeout: float, threads=None, collect_to=None,
+               paths=("tests",)):
+    """Run the tree's tests selected by ``marker_expr`` (in ``paths``, relative to the tree);
+    returns (records, log text, timed out)."""
     with tempfile.TemporaryDirectory(prefix="minigrad-run-") as tmp:
         results = os.path.join(tmp, "results.jsonl")
         env = _env(tree, results, test_timeout, threads)
         env["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(tmp, "hypothesis")  # nothing written into the tree
         cmd = [sys.executable, "-m", "pytest", "-q", "-rN", "--tb=long", "-p", "minigrad.course._plugin",
                "-p", "no:cacheprovider", "-o", "addopts=", "-c", os.path.join(tree, "pyproject.toml"),
-               "--rootdir", tree, "-m", marker_expr, "tests"]
+               "--rootdir", tree, "-m", marker_expr, *paths]
         if collect_to:
             env["MINIGRAD_COURSE_COLLECT"] = collect_to
             cmd.insert(-1, "--collect-only")
@@ -197,8 +199,9 @@ def grade_task(reference: str, course: Course, sub: Submission, task_id: str, te
         if error:
             result.status, result.report = "syntax error", error
             return result
+        files = sorted({nodeid.split("::")[0] for nodeid, _ in tests})  # only the modules holding its tests
         records, log, timed_out = run_pytest(tree, f"{task.marker} and not gpu", course.per_task_timeout,
-                                             course.per_test_timeout, threads)
+                                             course.per_test_timeout, threads, paths=files)
         if cost_baseline is not None:
             result.cost = measure_cost(tree, task_id, course, threads)
     result.seconds = time.perf_counter() - start
