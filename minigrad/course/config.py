@@ -9,7 +9,7 @@ import fnmatch
 import os
 from dataclasses import dataclass, field
 
-from .tasks import DEFAULT_TASKS, Task
+from .tasks import DEFAULT_TASKS
 
 try:  # Python 3.11+
     import tomllib

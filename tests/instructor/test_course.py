@@ -330,7 +330,6 @@ def test_tampering_broken_and_endless_submissions(stub_copy, small_course, tmp_p
 def test_grades_are_reproducible_and_hidden_tests_stay_hidden(stub_copy, small_course, tmp_path):
     """A partly wrong im2col (ignores the stride) under derandomised hypothesis: two runs agree,
     and the hidden test's outcome is in results.json only after the due date."""
-    partial = ["    return im2col_reference(src, geom, r0, r1, out)\n"]
     sub = _copy_with(stub_copy, tmp_path / "partial", solved=["conv.im2col"])
     path = sub / TASKS["conv.im2col"].file
     text = path.read_text().replace("rows, columns = geom.window_slices(i, j, r0, r1)",
