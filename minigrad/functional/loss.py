@@ -198,12 +198,18 @@ def cross_entropy(input: Tensor, target, weight=None, size_average=None, ignore_
             raise ValueError(f"{name}: target holds class {bad}, expected classes in [0, {n_classes - 1}] "
                              f"or ignore_index={ignore_index}")
     valid = t_arr != ignore_index
-    safe_target = xp.where(valid, t_arr, 0)
-    w = valid.astype(input.dtype)
+    if backend.device_of(t_arr) == "cpu" and valid.all():
+        # nothing ignored (the usual case; on the CPU asking costs no device sync): the targets
+        # and the pixel weights are used as they are, with no masked copies kept for backward
+        safe_target, w = t_arr, None
+    else:
+        safe_target, w = xp.where(valid, t_arr, 0), valid.astype(input.dtype)
     if cw is not None:
-        w = w * xp.take(cw, safe_target)
+        w = xp.take(cw, safe_target) if w is None else w * xp.take(cw, safe_target)
     if pw is not None:
-        w = w * pw
+        w = pw if w is None else w * pw
+    if w is None:
+        w = xp.ones(t_arr.shape, dtype=input.dtype)
     nll = CrossEntropy.apply(input, safe_target, w, reduction=reduction)
     if not eps:
         return nll
