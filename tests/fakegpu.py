@@ -316,16 +316,16 @@ class ndarray:  # noqa: N801  (CuPy's name)
 
     # ---- arithmetic ---------------------------------------------------------------------------
     def __neg__(self):
-        return ndarray(-self._a)
+        return _wrap(-self._a)  # a 0-d result is a NumPy scalar: keep it an array
 
     def __pos__(self):
-        return ndarray(+self._a)
+        return _wrap(+self._a)  # a 0-d result is a NumPy scalar: keep it an array
 
     def __abs__(self):
-        return ndarray(builtins.abs(self._a))
+        return _wrap(builtins.abs(self._a))  # a 0-d result is a NumPy scalar: keep it an array
 
     def __invert__(self):
-        return ndarray(~self._a)
+        return _wrap(~self._a)  # a 0-d result is a NumPy scalar: keep it an array
 
 
 for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor"):

@@ -53,6 +53,16 @@ def test_standin_behaves_like_cupy_where_minigrad_could_slip():
     assert backend.to_numpy(labels).ravel().tolist() == [0.0, 5.0]
 
 
+def test_standin_unary_ops_on_0d_arrays_stay_device_arrays():
+    """NumPy's unary minus of a 0-d array is a NumPy scalar; CuPy's is a 0-d array, and so
+    must the stand-in's be (else the next op on it fails as no CuPy op would)."""
+    a = fakegpu.asarray(np.array(2.0))
+    for value in (-a, +a, abs(-a)):
+        assert isinstance(value, fakegpu.ndarray) and value.shape == ()
+        assert isinstance(value * a, fakegpu.ndarray)
+    assert float(fakegpu.asnumpy((-a) * a)) == -4.0
+
+
 def test_standin_counts_every_transfer_and_can_forbid_them():
     with fakegpu.counting() as seen:
         a = dev(np.ones(3))  # host -> device
