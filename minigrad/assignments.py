@@ -84,11 +84,12 @@ def _cmd_submit(args):
     from .course.submission import submit
 
     path, manifest = submit(args.root, args.out)
+    problems = manifest.get("problems", [])
+    for problem in problems:
+        print(f"error: {problem}: that task is NOT in the zip; mend its fences and submit again", file=sys.stderr)
     todo = [t for t, e in manifest["tasks"].items() if e["stub"]]
     print(f"wrote {path}: {len(manifest['tasks'])} task(s)" + (f"; still stubs: {', '.join(todo)}" if todo else ""))
-    for problem in manifest.get("problems", []):
-        print(f"warning: {problem}", file=sys.stderr)
-    return 0
+    return 1 if problems else 0
 
 
 def main(argv=None) -> int:

@@ -326,6 +326,9 @@ class Tensor:
     def _topological_order(self):
         """Nodes ordered so that every tensor comes before the tensors it was made from.
 
+        Returns a list that starts with ``self`` and holds each tensor that requires grad and
+        leads to ``self`` exactly once (a tensor's inputs are ``tensor._ctx.parents`` when
+        ``tensor._ctx`` is not None; skip parents that are not Tensors or need no grad).
         Iterative depth-first search (an explicit stack, not recursion), so a chain of
         10,000 ops does not hit Python's recursion limit.
         """

@@ -98,6 +98,73 @@ def test_only_tensors_that_require_grad_are_visited():
     assert x.grad.tolist() == [4.0] and c.grad is None
 
 
+# ---- conv.im2col and conv.col2im on their own ------------------------------------------------
+@st.composite
+def geometry(draw):
+    from minigrad.functional.im2col import Geometry, conv_output_size
+
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    hp = draw(st.integers(dilation[0] * (kernel[0] - 1) + 1, 9))
+    wp = draw(st.integers(dilation[1] * (kernel[1] - 1) + 1, 9))
+    out = tuple(conv_output_size(size, k, s, 0, d) for size, k, s, d in zip((hp, wp), kernel, stride, dilation))
+    r0 = draw(st.integers(0, out[0] - 1))
+    r1 = draw(st.integers(r0 + 1, out[0]))
+    return (n, c, hp, wp), Geometry(kernel, stride, dilation, out), r0, r1
+
+
+def _im2col_by_loops(src, geom, r0, r1):
+    n, c = src.shape[:2]
+    (kh, kw), (sh, sw), (dh, dw), ow = geom.kernel, geom.stride, geom.dilation, geom.out_hw[1]
+    cols = np.zeros((c, kh, kw, n, r1 - r0, ow))
+    for ci, i, j, ni, r, q in np.ndindex(c, kh, kw, n, r1 - r0, ow):
+        cols[ci, i, j, ni, r, q] = src[ni, ci, (r0 + r) * sh + i * dh, q * sw + j * dw]
+    return cols.reshape(c * kh * kw, n * (r1 - r0) * ow)
+
+
+@pytest.mark.conv_im2col
+@given(case=geometry(), seed=st.integers(0, 2**16))
+def test_im2col_matches_a_loop_over_every_window(case, seed):
+    from minigrad.functional.im2col import im2col
+
+    shape, geom, r0, r1 = case
+    src = np.random.default_rng(seed).standard_normal(shape)
+    np.testing.assert_array_equal(mg.backend.to_numpy(im2col(src, geom, r0, r1)), _im2col_by_loops(src, geom, r0, r1))
+
+
+@pytest.mark.conv_im2col
+@pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1), dict(dilation=2, padding=(2, 1))])
+def test_conv2d_forward_matches_torch(kw, torch):
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    with mg.no_grad():
+        y = F.conv2d(mg.tensor(x), mg.tensor(w), mg.tensor(b), **kw)
+    expected = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b), **kw)
+    assert_close(y.data, expected)
+
+
+@pytest.mark.conv_col2im
+@given(case=geometry(), seed=st.integers(0, 2**16))
+def test_col2im_is_the_adjoint_of_im2col(case, seed):
+    """<im2col(x), c> = <x, col2im(c)> for every x and c: col2im is im2col's transpose."""
+    from minigrad.functional.im2col import col2im
+
+    shape, geom, r0, r1 = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    cols = rng.standard_normal(_im2col_by_loops(x, geom, r0, r1).shape)
+    back = mg.backend.to_numpy(col2im(cols, np.zeros(shape), geom, r0, r1))
+    np.testing.assert_allclose(np.sum(_im2col_by_loops(x, geom, r0, r1) * cols), np.sum(x * back), rtol=1e-12)
+    # and each column entry went back to the pixel it came from: col2im of a one-hot column
+    k = rng.integers(cols.size)
+    one = np.zeros(cols.size)
+    one[k] = 1.0
+    hit = mg.backend.to_numpy(col2im(one.reshape(cols.shape), np.zeros(shape), geom, r0, r1))
+    np.testing.assert_array_equal(hit.reshape(-1) @ x.reshape(-1), _im2col_by_loops(x, geom, r0, r1).reshape(-1)[k])
+
+
 # ---- gradcheck.central_difference ------------------------------------------------------------
 @pytest.mark.gradcheck_central_difference
 @given(shape=st.lists(st.integers(1, 3), min_size=1, max_size=3), seed=st.integers(0, 2**16))

@@ -119,7 +119,7 @@ expected = np.zeros((2, 3, 7, 6))
 expected[:, :, 1:5, 1:4] = gc  # top = (7 - 4) // 2 = 1, left = (6 - 3) // 2 = 1
 verdict("crop.backward", "gradient of a (7, 6) -> (4, 3) crop", xc.grad, expected, 0)
 xc.zero_grad()
-assert mg.gradcheck(lambda x: F.center_crop(x, (4, 3)) * 2.0, [xc])
+assert mg.gradcheck(lambda x: F.center_crop(x, (4, 3)), [xc])
 print("crop.backward: gradcheck OK")
 
 # %% [markdown]

@@ -58,19 +58,28 @@ def check(root: str = ".", tasks=None, stream=None) -> bool:
             r.passed = sum(x["outcome"] == "passed" for x in counted)
             failed = [x for x in counted if x["outcome"] == "failed"]
             if r.total and not (task.all_or_nothing and failed):
-                r.points = round(task.points * r.passed / r.total, 4)
-            blockers = sorted({m for x in failed for m in re.findall(r"NotImplementedError: ([\w.]+):", x["report"])
-                               if m != t and m in course.tasks})
+                r.points = round(task.points * r.passed / r.total, 2)
+
+            def waits_for(x):  # the other tasks whose stub this failed test ran into
+                return {m for m in re.findall(r"NotImplementedError: ([\w.]+):", x["report"])
+                        if m != t and m in course.tasks}
+
+            waiting = [x for x in failed if waits_for(x)]
+            real = [x for x in failed if not waits_for(x)]
+            blockers = sorted(set().union(*(waits_for(x) for x in waiting))) if waiting else []
+            wait = f"{len(waiting)} test(s) wait for " + ", ".join(blockers) + " (not done yet)" if waiting else ""
             if not records:
                 r.status = "error: the tests did not run"
                 r.report = log[-3000:]
             elif not r.total:
                 r.status = "no tests ran"
-            elif blockers:
+            elif real:
+                r.status = f"{len(real)} failing" + (f"; {wait}" if wait else "")
+                r.failed_test, r.report = real[0]["nodeid"], real[0]["report"]
+            elif waiting and not r.passed:
                 r.status = "blocked by " + ", ".join(blockers) + " (not done yet)"
-            elif failed:
-                r.status = f"{len(failed)} failing"
-                r.failed_test, r.report = failed[0]["nodeid"], failed[0]["report"]
+            elif waiting:
+                r.status = f"passed so far; {wait}"
             else:
                 r.status = "passed"
         collect_errors = [x for x in records if x["when"] == "collect"]
@@ -82,5 +91,7 @@ def check(root: str = ".", tasks=None, stream=None) -> bool:
         if r.report and r.failed_test:
             lines = [ln for ln in r.report.splitlines() if ln.startswith("E ")][:8] or r.report.splitlines()[-8:]
             print(f"\n{r.task}: first failing test {r.failed_test}\n" + "\n".join(lines), file=stream)
-    print(f"\nFull output of one task's tests: python -m pytest -m {course.tasks[tasks[0]].marker}", file=stream)
-    return all(r.status in ("passed", "not handed out yet") for r in results.values())
+    todo = [t for t, r in results.items() if r.status not in ("passed", "not handed out yet")]
+    if todo:
+        print(f"\nFull output of a task's tests: python -m pytest -m {course.tasks[todo[0]].marker}", file=stream)
+    return not todo

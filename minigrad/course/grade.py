@@ -165,9 +165,51 @@ def _syntax_error(path: str, rel: str, task_id: str):
     return None
 
 
+# ---- what a student must not see: other tasks' reference code --------------------------------
+def reference_secrets(reference: str, course: Course) -> dict:
+    """{task: set of lines}: the lines of each task's reference blocks that appear nowhere else
+    in its file. A failure report (a traceback through another task's block, or a student's
+    block that reads the grader's files) must not show them."""
+    secrets = {}
+    for t, task in course.tasks.items():
+        with open(os.path.join(reference, task.file), encoding="utf-8") as f:
+            text = f.read()
+        blocks = fences.parse(text, task.file)
+        inside = {i for b in blocks for i in range(b.begin, b.end + 1)}
+        outside = {ln.strip() for i, ln in enumerate(text.splitlines()) if i not in inside}
+        secrets[t] = {ln.strip() for b in blocks if b.task == t for ln in b.body
+                      if len(ln.strip()) >= 8 and ln.strip() not in outside and not ln.strip().startswith("#")}
+    return secrets
+
+
+def scrub(text: str, hidden: set) -> str:
+    """``text`` with every line that holds a hidden line replaced by a note."""
+    if not text or not hidden:
+        return text
+    out = []
+    for line in text.splitlines():
+        core = line.strip().lstrip(">").strip()
+        if core and (core in hidden or any(h in line for h in hidden if len(h) >= 20)):
+            out.append("    [a line of another task's reference solution: hidden]")
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 # ---- one task -------------------------------------------------------------------------------
 def grade_task(reference: str, course: Course, sub: Submission, task_id: str, tests, run_stubs=False,
-               threads=None, cost_baseline=None) -> TaskResult:
+               threads=None, cost_baseline=None, secrets=None) -> TaskResult:
+    result = _grade_task(reference, course, sub, task_id, tests, run_stubs, threads, cost_baseline)
+    if secrets:
+        own = {ln.strip() for b in (sub.blocks(task_id) if not isinstance(sub.blocks(task_id), str) else [])
+               for ln in b}
+        hidden = set().union(*(v for t, v in secrets.items() if t != task_id)) - own
+        result.report = scrub(result.report, hidden)
+    return result
+
+
+def _grade_task(reference: str, course: Course, sub: Submission, task_id: str, tests, run_stubs=False,
+                threads=None, cost_baseline=None) -> TaskResult:
     task = course.tasks[task_id]
     result = TaskResult(task_id, task.points)
     visible = [n for n, hidden in tests if not hidden]
@@ -212,7 +254,7 @@ def grade_task(reference: str, course: Course, sub: Submission, task_id: str, te
             continue
         if r["outcome"] == "failed" or r["nodeid"] not in outcome:
             outcome[r["nodeid"]] = r
-    first_failure = None
+    first_failure, limit_hit = None, timed_out
     for nodeid, _ in tests:
         r = outcome.get(nodeid)
         if r is None:
@@ -220,6 +262,7 @@ def grade_task(reference: str, course: Course, sub: Submission, task_id: str, te
                    else "not run: the test run stopped before it")
             r = {"outcome": "failed", "report": why}
         state = r["outcome"]
+        limit_hit = limit_hit or (state == "failed" and "TestTimeLimit" in r["report"])
         is_hidden = nodeid in hidden
         result.tests.append((nodeid, state, is_hidden))
         if state == "passed":
@@ -229,11 +272,13 @@ def grade_task(reference: str, course: Course, sub: Submission, task_id: str, te
                 result.passed += 1
         elif state == "failed" and not is_hidden and first_failure is None:
             first_failure = (nodeid, r["report"])
+    # a skipped test is not a passed one (a grading environment without PyTorch would skip the
+    # oracle tests): it counts against the task, and the status says so
     skipped = [n for n, s, _ in result.tests if s == "skipped"]
-    counted = len(tests) - len(skipped)
+    counted = len(tests)
     passed_all = result.passed + result.hidden_passed
     if counted and not (task.all_or_nothing and passed_all < counted):
-        result.points = round(task.points * passed_all / counted, 4)
+        result.points = round(task.points * passed_all / counted, 2)
     if collect_errors and not records[len(collect_errors):]:
         result.status, result.report = "error", collect_errors[0]["report"]
     elif not records:
@@ -243,12 +288,14 @@ def grade_task(reference: str, course: Course, sub: Submission, task_id: str, te
     elif first_failure:
         result.failed_test, result.report = first_failure
         result.status = f"{len(tests) - passed_all - len(skipped)} failing"
+        if limit_hit:
+            result.status += " (time limit)"
     elif passed_all + len(skipped) < len(tests):
         result.status = f"{len(tests) - passed_all - len(skipped)} hidden failing"
     else:
         result.status = "passed"
     if skipped:
-        result.status += f" ({len(skipped)} skipped: is PyTorch installed?)"
+        result.status += f" ({len(skipped)} skipped, counted as not passed: is PyTorch installed?)"
     if result.cost is not None and cost_baseline:
         result.cost = {k: result.cost[k] / cost_baseline[k] for k in result.cost if cost_baseline.get(k)}
     return result
@@ -279,6 +326,14 @@ def grade(reference: str, submissions, tasks=None, release=None, jobs=None, run_
     if not os.path.isdir(os.path.join(reference, "minigrad")):
         raise GradingError(f"grade: {reference} is not the instructor's tree (no minigrad/ folder); run grade there")
     course = load_course(reference)
+    stubs = [t for t in course.tasks if fences.block_is_stub(t, reference)]
+    if stubs:
+        raise GradingError(f"grade: {reference} holds stubs ({', '.join(stubs[:3])}{', ...' if len(stubs) > 3 else ''}): "
+                           "it is a student copy, not the instructor's reference tree; run grade in the reference tree")
+    probe = subprocess.run([sys.executable, "-c", "import torch, hypothesis, pytest"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise GradingError("grade: the grading environment lacks PyTorch, hypothesis or pytest (the tests' oracle and "
+                           f"tools): pip install -e \".[dev]\" in the reference tree\n{probe.stderr.strip()[-500:]}")
     if tasks:
         tasks = course.check_tasks(tasks)
     elif release:
@@ -301,11 +356,12 @@ def grade(reference: str, submissions, tasks=None, release=None, jobs=None, run_
             for t in tasks:
                 if t in COST_TASKS:
                     baseline[t] = measure_cost(tree, t, course, threads)
+    secrets = reference_secrets(reference, course)
     results = {s.id: {} for s in subs}
     pairs = [(s, t) for s in subs for t in tasks]
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(grade_task, reference, course, s, t, tests[t], run_stubs, threads,
-                               baseline.get(t) if cost else None): (s, t) for s, t in pairs}
+                               baseline.get(t) if cost else None, secrets): (s, t) for s, t in pairs}
         for fut in concurrent.futures.as_completed(futures):
             s, t = futures[fut]
             results[s.id][t] = fut.result()
@@ -326,14 +382,14 @@ def grade(reference: str, submissions, tasks=None, release=None, jobs=None, run_
 
 # ---- reports --------------------------------------------------------------------------------
 def table(result: SubmissionResult, hide_hidden=False) -> str:
-    lines = [f"{result.id}: {result.total:g}/{result.max_total:g} points",
+    lines = [f"{result.id}: {result.total:.2f}/{result.max_total:g} points",
              f"  {'task':30s} {'points':>11s} {'tests':>7s}  result"]
     for t, r in result.tasks.items():
         shown = f"{r.passed}/{r.total}" if hide_hidden else f"{r.passed + r.hidden_passed}/{r.total + r.hidden_total}"
         cost = ""
         if r.cost:
             cost = "   [cost vs reference: " + ", ".join(f"{k} {v:.2f}x" for k, v in r.cost.items()) + "]"
-        lines.append(f"  {t:30s} {r.points:5.4g}/{r.max_points:<5g} {shown:>7s}  {r.status}{cost}")
+        lines.append(f"  {t:30s} {r.points:6.2f}/{r.max_points:<5g} {shown:>7s}  {r.status}{cost}")
     lines += [f"  note: {n}" for n in result.notes]
     return "\n".join(lines)
 
@@ -351,7 +407,12 @@ def feedback_markdown(result: SubmissionResult) -> str:
                        + ", ".join(f"{k} {v:.2f}x" for k, v in r.cost.items()) + ".")
         if r.report:
             head = f"First failing check: `{r.failed_test}`" if r.failed_test else "What went wrong:"
-            out += ["", head, "", "```text", r.report.rstrip(), "```"]
+            summary = [ln for ln in r.report.splitlines() if ln.startswith("E ")]
+            if summary:
+                out += ["", head, "", "```text", *summary[:12], "```", "", "The full report:"]
+            else:
+                out += ["", head]
+            out += ["", "```text", r.report.rstrip(), "```"]
     return "\n".join(out) + "\n"
 
 

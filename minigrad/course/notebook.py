@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fences import block_is_stub
+from .fences import block_is_stub, project_root
 from .tasks import TASKS
 
 
@@ -33,8 +33,24 @@ def _where(task_id: str) -> str:
             f"then run `python -m minigrad.assignments check {task_id}`")
 
 
+def _check_imported_tree():
+    """A notebook in <copy>/tutorials must run <copy>'s minigrad, not one installed from
+    another tree (which would check someone else's code)."""
+    import os
+
+    here = os.path.abspath(os.getcwd())
+    if os.path.basename(here) != "tutorials" or not os.path.isdir(os.path.join(here, "..", "minigrad")):
+        return
+    tree, imported = os.path.realpath(os.path.dirname(here)), os.path.realpath(project_root())
+    if tree != imported:
+        raise TaskNotDone(f"This notebook lives in {tree} but imports minigrad from {imported}: it would check "
+                          f"that tree's code, not yours. Run `pip install -e .` in {tree} (or start Jupyter "
+                          "with PYTHONPATH set to it) and restart the kernel.")
+
+
 def require(*task_ids: str) -> None:
     """Stop here, with one line per missing task, if any of ``task_ids`` is still a stub."""
+    _check_imported_tree()
     unknown = [t for t in task_ids if t not in TASKS]
     if unknown:
         raise ValueError(f"require: unknown task id(s) {unknown}; known: {', '.join(TASKS)}")

@@ -133,6 +133,11 @@ anything you change outside the fences (other code, the tests, `conftest.py`, `p
 is ignored. Keep the fences exactly as they are, and put any helper you need inside the block.
 Some tasks have several blocks (all of them belong to the task).
 
+Write array code that runs on any device: take the array module from an input
+(`xp = backend.array_module(g)`, then `xp.zeros(...)`, `xp.exp(...)`) instead of calling `np.`
+on arrays, so the same code runs on NumPy and, on a GPU, on CuPy. The tests run every
+device-parametrised case on a strict stand-in GPU that refuses NumPy conversions.
+
 ## The tasks, in order
 
 Do them in this order: each task's tests also run the tasks it lists as prerequisites. The

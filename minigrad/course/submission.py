@@ -115,10 +115,12 @@ class Submission:
     def blocks(self, task_id: str):
         """The task's block bodies, or a string saying why there are none."""
         task = TASKS[task_id]
+        said = [p for p in (self.manifest or {}).get("problems", []) if p.startswith(f"{task_id}:")]
         text = self.files.get(task.file)
         if text is None:
-            return f"{task_id}: the submission has no file {task.file}"
-        return extract_task(text, task.file, task_id)
+            return said[0] if said else f"{task_id}: the submission has no file {task.file}"
+        bodies = extract_task(text, task.file, task_id)
+        return said[0] if isinstance(bodies, str) and said else bodies
 
 
 def block_hash(bodies) -> str:

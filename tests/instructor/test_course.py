@@ -291,11 +291,14 @@ def test_tampering_broken_and_endless_submissions(stub_copy, small_course, tmp_p
                         replace={"crop.backward": ["        dx = (\n"]})
     endless = _copy_with(stub_copy, tmp_path / "endless", solved=["crop.backward"],
                          replace={"autograd.toposort": ["        while True:\n", "            pass\n"]})
+    exfil = _copy_with(stub_copy, tmp_path / "exfil", solved=["autograd.toposort"], replace={"crop.backward": [
+        "        import minigrad.functional.im2col as m\n",
+        "        raise RuntimeError(open(m.__file__).read())  # tries to show the reference's code\n"]})
     zipped = tmp_path / "zipped.zip"  # a .zip of a whole copy, wrapped in one folder
     shutil.make_archive(str(zipped)[:-4], "zip", tmp_path, "honest")
     before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     results = {r.id: r for r in grade(str(small_course), [str(tampered), str(honest), str(syntax), str(endless),
-                                                          str(zipped)], tasks=tasks, jobs=2, cost=False)}
+                                                          str(zipped), str(exfil)], tasks=tasks, jobs=2, cost=False)}
     after = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert before == after, "grading wrote into a submission"
     assert not list(tmp_path.rglob(".hypothesis"))
@@ -307,15 +310,21 @@ def test_tampering_broken_and_endless_submissions(stub_copy, small_course, tmp_p
     assert r["crop.backward"].points == 0 and r["crop.backward"].status == "syntax error"
     assert re.search(r"SyntaxError in minigrad/functional/crop.py, line \d+", r["crop.backward"].report)
     assert r["autograd.toposort"].points == r["autograd.toposort"].max_points
+    leak = results["exfil"].tasks["crop.backward"].report
+    assert "RuntimeError" in leak and "reference solution: hidden" in leak
+    for block in reference_blocks()["conv.im2col"] + reference_blocks()["conv.col2im"]:
+        for line in block.splitlines():
+            if len(line.strip()) > 30 and not line.strip().startswith("#"):
+                assert line.strip() not in leak, f"reference code shown to a student: {line.strip()}"
     r = results["endless"].tasks
     assert r["autograd.toposort"].points == 0
-    assert "time limit" in r["autograd.toposort"].report
+    assert "time limit" in r["autograd.toposort"].report and "(time limit)" in r["autograd.toposort"].status
     assert r["crop.backward"].points == r["crop.backward"].max_points
 
     write_outputs(list(results.values()), load_course(str(small_course)), str(tmp_path / "out"))
     with open(tmp_path / "out" / "grades.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [row["submission"] for row in rows] == ["tampered", "honest", "syntax", "endless", "zipped"]
+    assert [row["submission"] for row in rows] == ["tampered", "honest", "syntax", "endless", "zipped", "exfil"]
     assert set(rows[0]) == {"submission", *tasks, "total", "max_total"}
     assert float(rows[2]["total"]) == float(rows[2]["autograd.toposort"]) == 10
     payload = json.loads((tmp_path / "out" / "syntax" / "results.json").read_text())
@@ -357,7 +366,7 @@ def test_check_reports_blocked_tasks_and_submit_round_trips_through_the_autograd
                          cwd=copy, env=env, capture_output=True, text=True, timeout=600)
     table = run.stdout
     assert run.returncode == 1, table + run.stderr
-    assert re.search(r"autograd\.toposort\s+10/10\s+\d+/\d+\s+passed", table), table
+    assert re.search(r"autograd\.toposort\s+10\.00/10\s+\d+/\d+\s+passed", table), table
     assert re.search(r"autograd\.elementwise .*not done yet \(still the stub\)", table), table
     assert re.search(r"crop\.backward .*blocked by gradcheck\.central_difference \(not done yet\)", table), table
     assert re.search(r"conv\.im2col .*not done yet \(still the stub\)", table), table
