@@ -3,32 +3,17 @@
 Reading order: backend -> tensor (Tensor, Function, the engine) -> ops -> functional
 -> nn -> optim; gradcheck and serialization sit beside them.
 """
-import sys as _sys
-
 import numpy as _np
 
-
-def _running_the_course_tool() -> bool:
-    """True under ``python -m minigrad.assignments``: a student's half-written task (a syntax
-    error in a task block) must not lock them out of ``check`` and ``submit``, which read the
-    source as text and run the tests in subprocesses."""
-    argv = getattr(_sys, "orig_argv", [])
-    return "-m" in argv and argv[argv.index("-m") + 1 :][:1] == ["minigrad.assignments"]
-
-
-try:
-    from . import backend
-    from .backend import gpu_available, manual_seed
-    from .ops import amax, amin, argmax, argmin, cat, max, maximum, min, minimum, pad, stack
-    from .tensor import Function, Tensor, is_grad_enabled, no_grad, tensor
-    from . import functional  # noqa: E402
-    from . import nn  # noqa: E402
-    from . import optim  # noqa: E402
-    from .gradcheck import GradcheckError, gradcheck
-    from .serialization import load, save
-except Exception:  # SyntaxError is an Exception
-    if not _running_the_course_tool():
-        raise
+from . import backend
+from .backend import gpu_available, manual_seed
+from .ops import amax, amin, argmax, argmin, cat, max, maximum, min, minimum, pad, stack
+from .tensor import Function, Tensor, is_grad_enabled, no_grad, tensor
+from . import functional  # noqa: E402
+from . import nn  # noqa: E402
+from . import optim  # noqa: E402
+from .gradcheck import GradcheckError, gradcheck
+from .serialization import load, save
 
 float32, float64 = _np.float32, _np.float64
 

@@ -17,7 +17,7 @@ _quiet = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function
 settings.register_profile("ci", max_examples=12, deadline=None, suppress_health_check=_quiet)
 settings.register_profile("thorough", max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 # grading: the same examples on every run (reproducible grades) and no example database
-# written anywhere (python -m minigrad.assignments grade sets this profile)
+# written anywhere (python -m minigrad_course grade sets this profile)
 settings.register_profile("grading", max_examples=12, deadline=None, suppress_health_check=_quiet,
                           derandomize=True, database=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -11,7 +11,7 @@
 # |---|---|---|
 # | `autograd.toposort` | `minigrad/tensor.py` | `Tensor._topological_order` |
 #
-# Check it any time with `python -m minigrad.assignments check autograd.toposort`.
+# Check it any time with `python -m minigrad_course check autograd.toposort`.
 # Needs: nothing before. Everything here is minigrad's real code: open `minigrad/tensor.py` next to this notebook.
 
 # %%
@@ -22,7 +22,7 @@ import numpy as np
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad.course import require, verdict
+from minigrad_course import require, verdict
 
 # %% [markdown]
 # ## A Function: forward and backward together

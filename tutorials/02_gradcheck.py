@@ -14,14 +14,14 @@
 # | `autograd.elementwise` | `minigrad/ops.py` | the `backward` of Add, Sub, Mul, Div, Pow, Exp, Log, ReLU |
 # | `autograd.matmul` | `minigrad/ops.py` | `MatMul.backward` |
 #
-# Check each with `python -m minigrad.assignments check <task>`. Needs: `autograd.toposort` (notebook 1).
+# Check each with `python -m minigrad_course check <task>`. Needs: `autograd.toposort` (notebook 1).
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 
 import minigrad as mg
-from minigrad.course import require, verdict
+from minigrad_course import require, verdict
 from minigrad.gradcheck import central_difference
 
 # %% [markdown]

@@ -13,7 +13,7 @@
 # | `conv.col2im` | `minigrad/functional/im2col.py` | `col2im` |
 # | `conv.conv2d_backward` | `minigrad/functional/conv.py` | `Conv2d.backward` |
 #
-# Check each with `python -m minigrad.assignments check <task>`. Needs: notebooks 1 and 2
+# Check each with `python -m minigrad_course check <task>`. Needs: notebooks 1 and 2
 # (`autograd.toposort`, `gradcheck.central_difference`).
 
 # %%
@@ -22,7 +22,7 @@ import numpy as np
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad.course import require, verdict
+from minigrad_course import require, verdict
 from minigrad.functional.im2col import Geometry, col2im, im2col
 from minigrad.gradcheck import central_difference
 

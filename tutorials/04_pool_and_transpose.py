@@ -12,7 +12,7 @@
 # | `pool.max_pool2d_backward` | `minigrad/functional/pool.py` | `MaxPool2d.backward` |
 # | `conv.conv_transpose2d` | `minigrad/functional/conv.py` | `ConvTranspose2d.forward` and `.backward` |
 #
-# Check each with `python -m minigrad.assignments check <task>`. Needs: notebooks 1-3.
+# Check each with `python -m minigrad_course check <task>`. Needs: notebooks 1-3.
 
 # %%
 import matplotlib.pyplot as plt
@@ -20,7 +20,7 @@ import numpy as np
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad.course import require, verdict
+from minigrad_course import require, verdict
 
 
 def show_matrix(ax, m, title, fmt="{:g}", cmap="viridis", vmin=None, vmax=None, grid=1):

@@ -13,7 +13,7 @@
 # | `crop.backward` | `minigrad/functional/crop.py` | `CenterCrop.backward` |
 # | `unet.forward` | `unet/model.py` | the crop-and-concatenate lines of `UpBlock.forward` |
 #
-# Check each with `python -m minigrad.assignments check <task>`. Needs: notebooks 1-4 (the U-Net's
+# Check each with `python -m minigrad_course check <task>`. Needs: notebooks 1-4 (the U-Net's
 # forward and backward run every layer you wrote so far).
 
 # %%
@@ -22,7 +22,7 @@ import numpy as np
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad.course import require, verdict
+from minigrad_course import require, verdict
 from unet import UNet
 
 # %% [markdown]

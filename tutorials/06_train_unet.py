@@ -14,7 +14,7 @@
 # | `optim.sgd` | `minigrad/optim.py` | `SGD._update` |
 # | `optim.adam` | `minigrad/optim.py` | `Adam._update` |
 #
-# Check each with `python -m minigrad.assignments check <task>`. Needs: notebooks 1-5 (training runs
+# Check each with `python -m minigrad_course check <task>`. Needs: notebooks 1-5 (training runs
 # every forward and backward pass you wrote). The live training run here is short; the $w_0$ comparison at
 # the end uses two networks trained with the full `unet train` recipe, shipped with the package.
 
@@ -29,7 +29,7 @@ from scipy import ndimage
 import minigrad as mg
 import minigrad.functional as F
 import unet
-from minigrad.course import require, verdict
+from minigrad_course import require, verdict
 from minigrad.gradcheck import central_difference
 from unet import UNet
 from unet.data import elastic_displacement, load_nuclei, sample_batch, sample_tile, split_dataset

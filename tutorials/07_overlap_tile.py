@@ -7,7 +7,7 @@
 #
 # **Tasks:** none new. This notebook runs the U-Net's forward pass, so it needs the tasks of notebooks
 # 3-5 (`conv.im2col`, `conv.col2im`, `conv.conv_transpose2d`, `unet.forward`); check them with
-# `python -m minigrad.assignments check <task>`.
+# `python -m minigrad_course check <task>`.
 
 # %%
 import math
@@ -18,7 +18,7 @@ import numpy as np
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad.course import require
+from minigrad_course import require
 from unet import UNet
 from unet.data import synthetic_cells
 from unet.inference import predict_probabilities, tile_plan

@@ -6,7 +6,7 @@
 # warm up, keep the best of several runs); and that a checkpoint saved on one device loads on the other.
 #
 # **Tasks:** none new. A training step runs every forward and backward pass you wrote in notebooks 1-5;
-# check them with `python -m minigrad.assignments check <task>`. On a machine without a GPU this notebook
+# check them with `python -m minigrad_course check <task>`. On a machine without a GPU this notebook
 # runs the CPU part and says exactly what it skipped.
 
 # %%
@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 import minigrad as mg
-from minigrad.course import require
+from minigrad_course import require
 from unet import UNet
 
 has_gpu = mg.gpu_available()

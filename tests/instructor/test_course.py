@@ -17,16 +17,16 @@ import zipfile
 
 import pytest
 
-from minigrad.course import fences
-from minigrad.course.config import CourseError, load_course
-from minigrad.course.grade import grade, write_outputs
-from minigrad.course.student import make_student, strip_hidden_tests
-from minigrad.course.submission import Submission, extract_task, fill_in, submit
-from minigrad.course.tasks import TASKS
+from minigrad_course import fences
+from minigrad_course.config import CourseError, load_course
+from minigrad_course.grade import grade, write_outputs
+from minigrad_course.student import make_student, strip_hidden_tests
+from minigrad_course.submission import Submission, extract_task, fill_in, submit
+from minigrad_course.tasks import TASKS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TEXTBOOK = ROOT / "tests" / "instructor" / "textbook"
-CLI = [sys.executable, "-m", "minigrad.assignments"]
+CLI = [sys.executable, "-m", "minigrad_course"]
 
 
 def reference_blocks():
@@ -133,7 +133,7 @@ def test_student_copy_has_no_instructor_material_and_a_student_page(week1_copy):
         assert task.file in row and os.path.basename(task.notebook) in row
         for p in task.prerequisites:
             assert f"`{p}`" in row
-    for command in ("python -m minigrad.assignments check", "python -m minigrad.assignments submit",
+    for command in ("python -m minigrad_course check", "python -m minigrad_course submit",
                     "Only the code between a task's fences is graded"):
         assert command in page
     # the copy imports, and it is its own minigrad that is imported
@@ -350,7 +350,7 @@ def test_grades_are_reproducible_and_hidden_tests_stay_hidden(stub_copy, small_c
     assert 0 < a.points < a.max_points, a.status
     assert (a.points, a.tests) == (b.points, b.tests)
     assert a.hidden_total == 1
-    from minigrad.course.grade import gradescope_json
+    from minigrad_course.grade import gradescope_json
 
     payload = gradescope_json(runs[0], load_course(str(small_course)))
     hidden = [t for t in payload["tests"] if t["visibility"] == "after_due_date"]

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from minigrad.course.student import make_student
-from minigrad.course.submission import fill_in
-from minigrad.course.tasks import TASKS
+from minigrad_course.student import make_student
+from minigrad_course.submission import fill_in
+from minigrad_course.tasks import TASKS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

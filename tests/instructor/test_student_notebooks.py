@@ -19,14 +19,14 @@ import sys
 
 import pytest
 
-from minigrad.course.tasks import TASKS
+from minigrad_course.tasks import TASKS
 
 pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEXTBOOK = os.path.join(ROOT, "tests", "instructor", "textbook")
 NOTEBOOKS = sorted(f[:-6] for f in os.listdir(os.path.join(ROOT, "tutorials")) if f.endswith(".ipynb"))
-CHECK = "python -m minigrad.assignments check"
+CHECK = "python -m minigrad_course check"
 
 # Runs one notebook in a fresh kernel; prints a JSON line: how far it got and how it stopped.
 RUNNER = r"""
@@ -67,14 +67,14 @@ def run_notebook(tree, notebook):
 
 
 def make_copy(path):
-    proc = subprocess.run([sys.executable, "-m", "minigrad.assignments", "make-student", str(path)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "minigrad_course", "make-student", str(path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return str(path)
 
 
 def fill(tree, tasks):
-    from minigrad.course.submission import fill_in
+    from minigrad_course.submission import fill_in
 
     if tasks:
         assert sorted(fill_in(tree, TEXTBOOK, tasks)) == sorted(tasks)

@@ -130,7 +130,7 @@ def block_hash(bodies) -> str:
 def submit(root: str, out: str | None = None) -> str:
     """Write ``submission.zip`` from the student copy at ``root``: per task file, only its
     fenced blocks, plus manifest.json. Returns (the path written, the manifest)."""
-    from ..serialization import atomic_write
+    from ._atomic import atomic_write
 
     root = os.path.abspath(root)
     course = load_course(root)

@@ -96,7 +96,7 @@ def run_pytest(tree: str, marker_expr: str, timeout: float, test_timeout: float,
         results = os.path.join(tmp, "results.jsonl")
         env = _env(tree, results, test_timeout, threads)
         env["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(tmp, "hypothesis")  # nothing written into the tree
-        cmd = [sys.executable, "-m", "pytest", "-q", "-rN", "--tb=long", "-p", "minigrad.course._plugin",
+        cmd = [sys.executable, "-m", "pytest", "-q", "-rN", "--tb=long", "-p", "minigrad_course._plugin",
                "-p", "no:cacheprovider", "-o", "addopts=", "-c", os.path.join(tree, "pyproject.toml"),
                "--rootdir", tree, "-m", marker_expr, *paths]
         if collect_to:
@@ -308,7 +308,7 @@ COST_TASKS = ("conv.im2col", "conv.col2im", "conv.conv2d_backward", "conv.conv_t
 def measure_cost(tree: str, task_id: str, course: Course, threads=None):
     if task_id not in COST_TASKS:
         return None
-    code = "import json, sys; from minigrad.course.cost import measure; print(json.dumps(measure(sys.argv[1])))"
+    code = "import json, sys; from minigrad_course.cost import measure; print(json.dumps(measure(sys.argv[1])))"
     env = _env(tree, os.devnull, 0, threads)
     try:
         out = subprocess.run([sys.executable, "-c", code, task_id], cwd=tree, env=env, capture_output=True,
@@ -445,7 +445,7 @@ def gradescope_json(result: SubmissionResult, course: Course) -> dict:
 
 def write_outputs(results, course: Course, out_dir: str):
     """grades.csv, and per submission results.json (Gradescope's format) and feedback.md."""
-    from ..serialization import atomic_write
+    from ._atomic import atomic_write
 
     os.makedirs(out_dir, exist_ok=True)
     tasks = list(results[0].tasks) if results else []

@@ -31,7 +31,7 @@ ROOT="${AUTOGRADER_ROOT:-/autograder}"
 mkdir -p "$ROOT/results"
 cd "$ROOT/source"
 rm -f "$ROOT/results/results.json"
-python3 -m minigrad.assignments grade "$ROOT/submission" --gradescope "$ROOT/results/results.json" --quiet \\
+python3 -m minigrad_course grade "$ROOT/submission" --gradescope "$ROOT/results/results.json" --quiet \\
   %(options)s 2> "$ROOT/results/grader.log"
 status=$?
 if [ ! -s "$ROOT/results/results.json" ]; then
@@ -50,7 +50,7 @@ exit 0
 
 def make_autograder(root: str, out: str, release=None, tasks=None) -> str:
     """Write the bundle for the reference tree ``root`` to ``out`` (a .zip); returns ``out``."""
-    from ..serialization import atomic_write
+    from ._atomic import atomic_write
 
     root = os.path.abspath(root)
     course = load_course(root)

@@ -12,8 +12,8 @@ from . import fences
 from .config import Course, CourseError, is_instructor_path, load_course, walk
 
 README_INSTRUCTOR = re.compile(r"<!-- instructor-only -->.*?<!-- /instructor-only -->\n?", re.S)
-CHECK = "python -m minigrad.assignments check"
-SUBMIT = "python -m minigrad.assignments submit"
+CHECK = "python -m minigrad_course check"
+SUBMIT = "python -m minigrad_course submit"
 
 
 def strip_hidden_tests(text: str, path: str, marker: str = "hidden"):

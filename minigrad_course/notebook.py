@@ -30,7 +30,7 @@ class TaskCheckFailed(AssertionError):
 def _where(task_id: str) -> str:
     task = TASKS[task_id]
     return (f"write {task.function} in {task.file} (between `# BEGIN TASK {task_id}` and `# END TASK`), "
-            f"then run `python -m minigrad.assignments check {task_id}`")
+            f"then run `python -m minigrad_course check {task_id}`")
 
 
 def _check_imported_tree():
@@ -61,7 +61,7 @@ def require(*task_ids: str) -> None:
 
 def rel_error(actual, expected) -> float:
     """max |a - e| / max(|a| + |e|, 1e-300), elementwise, as in CS231n's notebooks."""
-    from .. import backend
+    from minigrad import backend
 
     a = backend.to_numpy(actual) if backend.is_array(actual) else np.asarray(getattr(actual, "data", actual))
     a = backend.to_numpy(a) if backend.is_array(a) else np.asarray(a)

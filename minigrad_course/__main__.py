@@ -1,0 +1,4 @@
+"""``python -m minigrad_course <command>``: the course tooling's command line."""
+from .cli import main
+
+raise SystemExit(main())
