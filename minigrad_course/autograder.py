@@ -13,7 +13,7 @@ import shlex
 import zipfile
 
 from .config import load_course, walk
-from .grade import TREE_PARTS
+from .trees import TREE_PARTS
 
 SETUP = """#!/usr/bin/env bash
 # Gradescope runs this once while building the autograder image.

@@ -10,7 +10,9 @@ import re
 
 from . import fences
 from .config import load_course
-from .grade import SubmissionResult, TaskResult, run_pytest, table
+from .reports import table
+from .runs import run_pytest
+from .verdicts import SubmissionResult, TaskResult
 
 
 def _not_handed_out(task_id, root):

@@ -19,7 +19,7 @@ import os
 import sys
 
 from . import config, fences
-from .grade import GradingError
+from .verdicts import GradingError
 
 
 def _cmd_tasks(args):
@@ -59,7 +59,7 @@ def _cmd_grade(args):
     if args.gradescope:
         import json
 
-        from .grade import gradescope_json
+        from .reports import gradescope_json
         from ._atomic import atomic_write
 
         payload = json.dumps(gradescope_json(results[0], config.load_course(args.root)), indent=2) + "\n"
