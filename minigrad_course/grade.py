@@ -19,7 +19,7 @@ from .config import Course, load_course
 from .reports import (feedback_markdown, gradescope_json, reference_secrets, scrub, table,  # noqa: F401
                       write_outputs)
 from .runs import COST_TASKS, collect, measure_cost, run_pytest
-from .submission import Submission, block_hash
+from .intake import Submission, read_class
 from .trees import TREE_PARTS, _syntax_error, make_tree  # noqa: F401
 from .verdicts import GradingError, SubmissionResult, TaskResult
 
@@ -29,8 +29,7 @@ def grade_task(reference: str, course: Course, sub: Submission, task_id: str, te
                threads=None, cost_baseline=None, secrets=None) -> TaskResult:
     result = _grade_task(reference, course, sub, task_id, tests, run_stubs, threads, cost_baseline)
     if secrets:
-        own = {ln.strip() for b in (sub.blocks(task_id) if not isinstance(sub.blocks(task_id), str) else [])
-               for ln in b}
+        own = sub.code(task_id).lines()
         hidden = set().union(*(v for t, v in secrets.items() if t != task_id)) - own
         result.report = scrub(result.report, hidden)
     return result
@@ -43,11 +42,12 @@ def _grade_task(reference: str, course: Course, sub: Submission, task_id: str, t
     visible = [n for n, hidden in tests if not hidden]
     hidden = {n for n, h in tests if h}
     result.total, result.hidden_total = len(visible), len(hidden)
-    bodies = sub.blocks(task_id)
-    if isinstance(bodies, str):
-        result.status, result.report = "no block", bodies
+    code = sub.code(task_id)
+    if not code.found:
+        result.status, result.report = ("rejected" if sub.rejected else "no block"), code.problem
         return result
-    if not run_stubs and all(fences.is_stub(b, task_id) for b in bodies):  # untouched: no need to run
+    bodies = code.bodies
+    if not run_stubs and code.is_stub():  # untouched: no need to run
         raise_line = next((ln.strip() for b in bodies for ln in b if "NotImplementedError" in ln), "")
         result.status = "not done (still the stub)"
         result.report = f"{task_id}: not attempted: the block still raises the stub's error\n    {raise_line}"
@@ -151,12 +151,7 @@ def grade(reference: str, submissions, tasks=None, release=None, jobs=None, run_
         tasks = course.tasks_of(release)
     else:
         tasks = list(course.tasks)
-    subs = [Submission(p) for p in submissions]
-    seen = {}
-    for s in subs:  # two hand-ins with one name (alice/ and alice.zip) get distinct ids
-        seen[s.id] = seen.get(s.id, 0) + 1
-        if seen[s.id] > 1:
-            s.id = f"{s.id}-{seen[s.id]}"
+    subs = read_class(submissions)  # distinct ids; a malformed hand-in comes back rejected, never raises
     tests = collect(reference, course, tasks)
     jobs = jobs or max(1, min(os.cpu_count() or 1, 4))
     threads = 1 if jobs > 1 else None
@@ -180,12 +175,6 @@ def grade(reference: str, submissions, tasks=None, release=None, jobs=None, run_
                 progress(s, t, results[s.id][t])
     out = []
     for s in subs:
-        res = SubmissionResult(s.id, s.path, {t: results[s.id][t] for t in tasks}, list(s.problems))
-        if s.manifest and "tasks" in s.manifest:
-            for t in tasks:
-                bodies = s.blocks(t)
-                entry = s.manifest["tasks"].get(t)
-                if entry and not isinstance(bodies, str) and entry.get("sha256") != block_hash(bodies):
-                    res.notes.append(f"{t}: the block differs from the hash in manifest.json (edited after submit?)")
-        out.append(res)
+        out.append(SubmissionResult(s.id, s.shown_path, {t: results[s.id][t] for t in tasks},
+                                    list(s.notes) + s.manifest_notes(tasks)))
     return out

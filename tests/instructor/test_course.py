@@ -21,7 +21,8 @@ from minigrad_course import fences
 from minigrad_course.config import CourseError, load_course
 from minigrad_course.grade import grade, write_outputs
 from minigrad_course.student import make_student, strip_hidden_tests
-from minigrad_course.submission import Submission, extract_task, fill_in, submit
+from minigrad_course.intake import read_submission
+from minigrad_course.submission import fill_in, submit
 from minigrad_course.tasks import TASKS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -40,14 +41,14 @@ def reference_blocks():
 # ---- fences ----------------------------------------------------------------------------------
 def test_every_task_has_blocks_a_marker_and_a_textbook_solution():
     pyproject = (ROOT / "pyproject.toml").read_text()
-    textbook = Submission(str(TEXTBOOK))
+    textbook = read_submission(str(TEXTBOOK))
     for t, task in TASKS.items():
         blocks = fences.task_blocks(t, str(ROOT))
         assert blocks, f"{t}: no block in {task.file}"
         assert f'"{task.marker}: task {t}"' in pyproject
-        solution = textbook.blocks(t)
-        assert not isinstance(solution, str), solution
-        assert len(solution) == len(blocks), f"{t}: textbook has {len(solution)} blocks, the source {len(blocks)}"
+        solution = textbook.code(t)
+        assert solution.found, solution.problem
+        assert len(solution.bodies) == len(blocks), f"{t}: textbook has {len(solution.bodies)} blocks, the source {len(blocks)}"
         assert (ROOT / task.notebook.replace(".ipynb", ".py")).exists() or (ROOT / task.notebook).exists(), task.notebook
 
 
@@ -76,13 +77,13 @@ def test_stub_keeps_the_indentation_and_is_recognised():
 
 
 def test_a_mangled_fence_gives_a_per_task_message():
-    assert extract_task("x = 1\n", "minigrad/functional/im2col.py", "conv.im2col") == (
+    assert fences.find_task("x = 1\n", "minigrad/functional/im2col.py", "conv.im2col").problem == (
         "conv.im2col: no `# BEGIN TASK conv.im2col` block found in minigrad/functional/im2col.py")
-    msg = extract_task("    # BEGIN TASK conv.im2col\n    pass\n    # BEGIN TASK conv.col2im\n", "m.py", "conv.im2col")
-    assert "not closed by `# END TASK` before line 3" in msg
+    msg = fences.find_task("    # BEGIN TASK conv.im2col\n    pass\n    # BEGIN TASK conv.col2im\n", "m.py", "conv.im2col")
+    assert not msg.found and "not closed by `# END TASK` before line 3" in msg.problem
     # a broken fence of another task in the same file does not stop this one from being read
     text = "    # BEGIN TASK conv.col2im\n    pass\n    # BEGIN TASK conv.im2col\n    return 1\n    # END TASK\n"
-    assert extract_task(text, "m.py", "conv.im2col") == [["    return 1\n"]]
+    assert fences.find_task(text, "m.py", "conv.im2col") == fences.TaskCode("conv.im2col", (("    return 1\n",),))
 
 
 # ---- the student copy ------------------------------------------------------------------------
@@ -199,9 +200,10 @@ def test_submit_writes_exactly_the_blocks_and_a_manifest(week1_copy, tmp_path):
         code = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
         inside = [ln for b in fences.parse(text, name) for ln in b.body if ln.strip() and not ln.lstrip().startswith("#")]
         assert len(code) == len(inside), f"{name} holds code outside the task blocks"
-    back = Submission(path)
+    back = read_submission(path)
+    assert not back.rejected and back.manifest.tool_version, back.rejected
     for t in TASKS:
-        assert back.blocks(t) == Submission(str(copy)).blocks(t)
+        assert back.code(t) == read_submission(str(copy)).code(t)
         assert manifest["tasks"][t]["stub"] == (t != "crop.backward" and t != "autograd.toposort")
 
 
