@@ -2,7 +2,7 @@
 
 Instructor, in the reference tree:
     make-student OUT [--release NAME | --only TASK...] [--reveal TASK...]
-    grade SUBMISSION... [--out DIR] [--tasks TASK...] [--release NAME] [--jobs N]
+    grade SUBMISSION... [--out DIR] [--tasks TASK...] [--release NAME] [--jobs N] [--sandbox KIND]
     make-autograder OUT.zip [--release NAME]
     tasks
 Student, in a student copy:
@@ -50,7 +50,8 @@ def _cmd_grade(args):
     if args.gradescope and len(args.submissions) != 1:
         raise config.CourseError("grade: --gradescope writes one results.json, so give exactly one submission")
     results = grade(args.root, args.submissions, tasks=args.tasks, release=args.release, jobs=args.jobs,
-                    run_stubs=args.run_stubs, cost=not args.no_cost, progress=progress)
+                    run_stubs=args.run_stubs, cost=args.cost and not args.no_cost, progress=progress,
+                    sandbox=args.sandbox, sandbox_image=args.sandbox_image, unsafe_no_sandbox=args.unsafe_no_sandbox)
     for r in results:
         print(table(r))
     if args.out:
@@ -113,7 +114,14 @@ def main(argv=None) -> int:
     g.add_argument("--release", help="grade the tasks of this release group only")
     g.add_argument("--jobs", type=int, default=None, help="tasks graded at once (default: CPU cores, at most 4)")
     g.add_argument("--run-stubs", action="store_true", help="run the tests even of blocks that are still the stub")
-    g.add_argument("--no-cost", action="store_true", help="skip the ungraded time/memory comparison")
+    g.add_argument("--cost", action="store_true", help="add the ungraded time/memory comparison with the reference")
+    g.add_argument("--no-cost", action="store_true", help=argparse.SUPPRESS)  # the former opt-out: now the default
+    g.add_argument("--sandbox", default="auto", choices=("auto", "bwrap", "docker", "podman", "user", "none"),
+                   help="where student code runs: bubblewrap (auto), a container engine (with --sandbox-image), "
+                        "'user' (root only: an unprivileged uid, no namespaces) or none (with --unsafe-no-sandbox)")
+    g.add_argument("--sandbox-image", default="", help="the docker/podman image (Python, NumPy, SciPy)")
+    g.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run student code without a sandbox (every report says so)")
     g.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     g.add_argument("--gradescope", metavar="RESULTS_JSON", help="write this one submission's results.json here")
     g.set_defaults(run=_cmd_grade)

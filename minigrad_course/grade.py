@@ -1,33 +1,62 @@
-"""Grading: each task of each submission on its own, in a fresh copy of the instructor's tree.
+"""Grading: each task of each submission on its own, in a fresh tree and a fresh sandbox.
 
 For task X the grader copies the reference tree, replaces X's blocks with the submission's
-(every other block keeps the reference solution), and runs the tests marked X there, in a
-subprocess with a per-test and a per-task time limit. Nothing of the submission but the code
-between X's fences is used: not its tests, conftest, pyproject, or any other file.
+(every other block keeps the reference solution; X's reference code is nowhere in the copy),
+and runs ``probe.py`` on X's cases there, inside a sandbox (``sandbox.py``): the probe hands
+out arrays, and this process, outside, compares them with the reference's outputs on the same
+inputs (``cases.py``, ``verdicts.judge``). Nothing of the submission but the code between X's
+fences is used, and nothing the submitted code does inside its sandbox can decide a verdict.
 """
 from __future__ import annotations
 
 import concurrent.futures
 import os
-import subprocess
-import sys
+import queue
+import shutil
 import tempfile
 import time
 
+from . import cases as case_mod
 from . import fences
 from .config import Course, load_course
+from .intake import Submission, read_class
 from .reports import (feedback_markdown, gradescope_json, reference_secrets, scrub, table,  # noqa: F401
                       write_outputs)
-from .runs import COST_TASKS, collect, measure_cost, run_pytest
-from .intake import Submission, read_class
+from .runs import COST_TASKS
+from .sandbox import Limits, Sandbox, SandboxError, find
 from .trees import TREE_PARTS, _syntax_error, make_tree  # noqa: F401
-from .verdicts import GradingError, SubmissionResult, TaskResult
+from .verdicts import GradingError, SubmissionResult, TaskResult, judge
 
 
 # ---- one task -------------------------------------------------------------------------------
-def grade_task(reference: str, course: Course, sub: Submission, task_id: str, tests, run_stubs=False,
-               threads=None, cost_baseline=None, secrets=None) -> TaskResult:
-    result = _grade_task(reference, course, sub, task_id, tests, run_stubs, threads, cost_baseline)
+class Grader:
+    """What the runs of one ``grade`` call share: the course, the sandbox, a pristine reference
+    tree (for expected values), the limits, and slots (one per concurrent run: its uid)."""
+
+    def __init__(self, reference: str, course: Course, sandbox: Sandbox, workdir: str, jobs: int,
+                 memory_bytes: int = 4 << 30):
+        self.reference, self.course, self.sandbox, self.workdir = reference, course, sandbox, workdir
+        self.reference_tree = make_tree(reference, os.path.join(workdir, "reference"))
+        self.limits = Limits(wall_seconds=course.per_task_timeout, cpu_seconds=int(course.per_task_timeout),
+                             memory_bytes=memory_bytes)
+        self.slots = queue.Queue()
+        for k in range(jobs):
+            self.slots.put(k)
+        self.expected_lock = __import__("threading").Lock()
+
+    def cases(self, task_id: str) -> list:
+        return case_mod.visible_cases(task_id) + case_mod.hidden_cases(self.reference, task_id)
+
+    def expected(self, task_id: str, cases) -> list:
+        with self.expected_lock:  # once per task and reference tree
+            try:
+                return case_mod.expected_outputs(self.sandbox, self.reference_tree, task_id, cases, self.limits)
+            except RuntimeError as err:
+                raise GradingError(f"grade: {err}") from err
+
+
+def grade_task(grader: Grader, sub: Submission, task_id: str, run_stubs=False, secrets=None) -> TaskResult:
+    result = _grade_task(grader, sub, task_id, run_stubs)
     if secrets:
         own = sub.code(task_id).lines()
         hidden = set().union(*(v for t, v in secrets.items() if t != task_id)) - own
@@ -35,13 +64,13 @@ def grade_task(reference: str, course: Course, sub: Submission, task_id: str, te
     return result
 
 
-def _grade_task(reference: str, course: Course, sub: Submission, task_id: str, tests, run_stubs=False,
-                threads=None, cost_baseline=None) -> TaskResult:
+def _grade_task(grader: Grader, sub: Submission, task_id: str, run_stubs=False) -> TaskResult:
+    course = grader.course
     task = course.tasks[task_id]
     result = TaskResult(task_id, task.points)
-    visible = [n for n, hidden in tests if not hidden]
-    hidden = {n for n, h in tests if h}
-    result.total, result.hidden_total = len(visible), len(hidden)
+    cases = grader.cases(task_id)
+    result.total = sum(not c.hidden for c in cases)
+    result.hidden_total = sum(c.hidden for c in cases)
     code = sub.code(task_id)
     if not code.found:
         result.status, result.report = ("rejected" if sub.rejected else "no block"), code.problem
@@ -52,9 +81,13 @@ def _grade_task(reference: str, course: Course, sub: Submission, task_id: str, t
         result.status = "not done (still the stub)"
         result.report = f"{task_id}: not attempted: the block still raises the stub's error\n    {raise_line}"
         return result
+    if not cases:
+        raise GradingError(f"grade: task {task_id} has no grading cases (minigrad_course/cases.py)")
+    expected = grader.expected(task_id, cases)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=f"minigrad-grade-{task_id}-") as tmp:
-        tree = make_tree(reference, os.path.join(tmp, "tree"))
+    with tempfile.TemporaryDirectory(prefix="run-", dir=grader.workdir) as tmp:
+        os.chmod(tmp, 0o711)
+        tree = make_tree(grader.reference, os.path.join(tmp, "tree"))
         path = os.path.join(tree, task.file)
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -66,73 +99,31 @@ def _grade_task(reference: str, course: Course, sub: Submission, task_id: str, t
         with open(path, "w", encoding="utf-8") as f:
             f.write(spliced)
         error = _syntax_error(path, task.file, task_id)
-        if error:
-            result.status, result.report = "syntax error", error
+        if error:  # every case fails; the compiler's complaint is the report
+            result.total, result.hidden_total = 0, 0
+            judge(task, result, cases, [case_mod.CaseOutput(None, "does not compile")] * len(cases), expected,
+                  case_mod.compare)
+            result.status, result.report, result.failed_test = "syntax error", error, ""
             return result
-        files = sorted({nodeid.split("::")[0] for nodeid, _ in tests})  # only the modules holding its tests
-        records, log, timed_out = run_pytest(tree, f"{task.marker} and not gpu", course.per_task_timeout,
-                                             course.per_test_timeout, threads, paths=files)
-        if cost_baseline is not None:
-            result.cost = measure_cost(tree, task_id, course, threads)
+        slot = grader.slots.get()
+        try:
+            got, outcome = case_mod.run_probe(grader.sandbox, tree, os.path.join(tmp, "io"), cases, grader.limits, slot)
+        finally:
+            grader.slots.put(slot)
     result.seconds = time.perf_counter() - start
-    outcome = {}
-    collect_errors = [r for r in records if r["when"] == "collect"]
-    for r in records:
-        if r["when"] == "collect":
-            continue
-        if r["outcome"] == "failed" or r["nodeid"] not in outcome:
-            outcome[r["nodeid"]] = r
-    first_failure, limit_hit = None, timed_out
-    for nodeid, _ in tests:
-        r = outcome.get(nodeid)
-        if r is None:
-            why = (f"not run: the task's time limit of {course.per_task_timeout:g} s ran out" if timed_out
-                   else "not run: the test run stopped before it")
-            r = {"outcome": "failed", "report": why}
-        state = r["outcome"]
-        limit_hit = limit_hit or (state == "failed" and "TestTimeLimit" in r["report"])
-        is_hidden = nodeid in hidden
-        result.tests.append((nodeid, state, is_hidden))
-        if state == "passed":
-            if is_hidden:
-                result.hidden_passed += 1
-            else:
-                result.passed += 1
-        elif state == "failed" and not is_hidden and first_failure is None:
-            first_failure = (nodeid, r["report"])
-    # a skipped test is not a passed one (a grading environment without PyTorch would skip the
-    # oracle tests): it counts against the task, and the status says so
-    skipped = [n for n, s, _ in result.tests if s == "skipped"]
-    counted = len(tests)
-    passed_all = result.passed + result.hidden_passed
-    if counted and not (task.all_or_nothing and passed_all < counted):
-        result.points = round(task.points * passed_all / counted, 2)
-    if collect_errors and not records[len(collect_errors):]:
-        result.status, result.report = "error", collect_errors[0]["report"]
-    elif not records:
-        result.status = "error"
-        result.report = ("the tests did not start; the test runner said:\n" + log[-4000:]) if not timed_out else \
-            f"the task's time limit of {course.per_task_timeout:g} s ran out before any test finished"
-    elif first_failure:
-        result.failed_test, result.report = first_failure
-        result.status = f"{len(tests) - passed_all - len(skipped)} failing"
-        if limit_hit:
-            result.status += " (time limit)"
-    elif passed_all + len(skipped) < len(tests):
-        result.status = f"{len(tests) - passed_all - len(skipped)} hidden failing"
-    else:
-        result.status = "passed"
-    if skipped:
-        result.status += f" ({len(skipped)} skipped, counted as not passed: is PyTorch installed?)"
-    if result.cost is not None and cost_baseline:
-        result.cost = {k: result.cost[k] / cost_baseline[k] for k in result.cost if cost_baseline.get(k)}
-    return result
+    result.total, result.hidden_total = 0, 0
+    return judge(task, result, cases, got, expected, case_mod.compare, outcome.timed_out, grader.limits.wall_seconds)
 
 
 # ---- many submissions -----------------------------------------------------------------------
-def grade(reference: str, submissions, tasks=None, release=None, jobs=None, run_stubs=False, cost=True,
-          progress=None) -> list:
-    """Grade every submission on every selected task; returns [SubmissionResult]."""
+def grade(reference: str, submissions, tasks=None, release=None, jobs=None, run_stubs=False, cost=False,
+          progress=None, sandbox: str = "auto", sandbox_image: str = "", unsafe_no_sandbox: bool = False) -> list:
+    """Grade every submission on every selected task; returns [SubmissionResult].
+
+    ``sandbox``: "auto" (bubblewrap), "bwrap", "docker", "podman" (with ``sandbox_image``),
+    "user" (root only: an unprivileged uid and limits, no namespaces) or "none"; without a
+    working sandbox grading refuses unless ``unsafe_no_sandbox``, and then every report says so.
+    """
     reference = os.path.abspath(reference)
     if not os.path.isdir(os.path.join(reference, "minigrad")):
         raise GradingError(f"grade: {reference} is not the instructor's tree (no minigrad/ folder); run grade there")
@@ -141,10 +132,11 @@ def grade(reference: str, submissions, tasks=None, release=None, jobs=None, run_
     if stubs:
         raise GradingError(f"grade: {reference} holds stubs ({', '.join(stubs[:3])}{', ...' if len(stubs) > 3 else ''}): "
                            "it is a student copy, not the instructor's reference tree; run grade in the reference tree")
-    probe = subprocess.run([sys.executable, "-c", "import torch, hypothesis, pytest"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        raise GradingError("grade: the grading environment lacks PyTorch, hypothesis or pytest (the tests' oracle and "
-                           f"tools): pip install -e \".[dev]\" in the reference tree\n{probe.stderr.strip()[-500:]}")
+    try:
+        box = find(sandbox, image=sandbox_image, unsafe=unsafe_no_sandbox,
+                   hide=[reference, os.path.expanduser("~")])
+    except SandboxError as err:
+        raise GradingError(str(err)) from err
     if tasks:
         tasks = course.check_tasks(tasks)
     elif release:
@@ -152,29 +144,65 @@ def grade(reference: str, submissions, tasks=None, release=None, jobs=None, run_
     else:
         tasks = list(course.tasks)
     subs = read_class(submissions)  # distinct ids; a malformed hand-in comes back rejected, never raises
-    tests = collect(reference, course, tasks)
     jobs = jobs or max(1, min(os.cpu_count() or 1, 4))
-    threads = 1 if jobs > 1 else None
-    baseline = {}
-    if cost:
-        with tempfile.TemporaryDirectory(prefix="minigrad-cost-") as tmp:
-            tree = make_tree(reference, os.path.join(tmp, "tree"))
-            for t in tasks:
-                if t in COST_TASKS:
-                    baseline[t] = measure_cost(tree, t, course, threads)
     secrets = reference_secrets(reference, course)
     results = {s.id: {} for s in subs}
     pairs = [(s, t) for s in subs for t in tasks]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(grade_task, reference, course, s, t, tests[t], run_stubs, threads,
-                               baseline.get(t) if cost else None, secrets): (s, t) for s, t in pairs}
-        for fut in concurrent.futures.as_completed(futures):
-            s, t = futures[fut]
-            results[s.id][t] = fut.result()
-            if progress:
-                progress(s, t, results[s.id][t])
+    workdir = tempfile.mkdtemp(prefix="minigrad-grade-")
+    try:
+        os.chmod(workdir, 0o711)  # runs with their own uid pass through, and list nothing
+        box.prepare(workdir)
+        grader = Grader(reference, course, box, workdir, jobs)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(grade_task, grader, s, t, run_stubs, secrets): (s, t) for s, t in pairs}
+            for fut in concurrent.futures.as_completed(futures):
+                s, t = futures[fut]
+                results[s.id][t] = fut.result()
+                if progress:
+                    progress(s, t, results[s.id][t])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if cost:
+        _add_cost(reference, course, box, subs, tasks, results)
+    warning = [] if box.safe else [box.describe()]
     out = []
     for s in subs:
         out.append(SubmissionResult(s.id, s.shown_path, {t: results[s.id][t] for t in tasks},
-                                    list(s.notes) + s.manifest_notes(tasks)))
+                                    warning + list(s.notes) + s.manifest_notes(tasks)))
     return out
+
+
+def _add_cost(reference, course, box, subs, tasks, results):
+    """The ungraded time/memory comparison (opt-in: noise on a loaded machine), sandboxed too."""
+    from .runs import measure_cost
+
+    wanted = [t for t in tasks if t in COST_TASKS]
+    if not wanted:
+        return
+    workdir = tempfile.mkdtemp(prefix="minigrad-cost-")
+    try:
+        os.chmod(workdir, 0o711)
+        box.prepare(workdir)
+        limits = Limits(wall_seconds=min(course.per_task_timeout, 120), cpu_seconds=120)
+        base_tree = make_tree(reference, os.path.join(workdir, "reference"))
+        baseline = {t: measure_cost(box, base_tree, t, limits) for t in wanted}
+        for s in subs:
+            for t in wanted:
+                code = s.code(t)
+                if not code.found or code.is_stub() or not baseline.get(t):
+                    continue
+                tree = make_tree(reference, os.path.join(workdir, f"{s.id}-{t}"))
+                path = os.path.join(tree, course.tasks[t].file)
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+                try:
+                    with open(path, "w", encoding="utf-8") as f:
+                        f.write(fences.rewrite(text, course.tasks[t].file, {t: code.bodies}))
+                except fences.FenceError:
+                    continue
+                mine = measure_cost(box, tree, t, limits)
+                if mine:
+                    results[s.id][t].cost = {k: mine[k] / baseline[t][k] for k in mine if baseline[t].get(k)}
+                shutil.rmtree(tree, ignore_errors=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
