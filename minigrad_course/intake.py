@@ -211,9 +211,9 @@ def _check_name(name: str, what: str) -> None:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise Rejected(f"{what} {printable(name)!r} is not valid UTF-8; rename it and hand it in again") from None
+        raise Rejected(f"{what} '{printable(name)}' is not valid UTF-8; rename it and hand it in again") from None
     if any(not c.isprintable() for c in text):
-        raise Rejected(f"{what} {printable(name)!r} holds control characters")
+        raise Rejected(f"{what} '{printable(name)}' holds control characters")
 
 
 def _wanted(rel: str) -> bool:
@@ -312,7 +312,7 @@ def _entry_name(info: zipfile.ZipInfo) -> str:
         raise Rejected(f"the zip entry {raw.decode('utf-8', 'backslashreplace')!r} has a name that is not "
                        "valid UTF-8") from None
     if any(not c.isprintable() for c in name):
-        raise Rejected(f"the zip entry {printable(name)!r} has control characters in its name")
+        raise Rejected(f"the zip entry '{printable(name)}' has control characters in its name")
     return name
 
 
@@ -434,7 +434,7 @@ def parse_manifest(data: bytes) -> Manifest:
         value = obj[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise Rejected(f"manifest.json: {where}{key!r} is {type(value).__name__} {printable(repr(value))[:60]}, "
-                           f"expected {getattr(kind, '__name__', 'a ' + ' or '.join(k.__name__ for k in kind))}")
+                           f"expected {kind.__name__}")
         return value
 
     if not isinstance(doc, dict):
@@ -445,7 +445,7 @@ def parse_manifest(data: bytes) -> Manifest:
         raise Rejected(f"manifest.json: 'created' is {type(created).__name__}, expected str")
     tasks = {}
     for task_id, entry in need(doc, "tasks", dict, "").items():
-        where = f"tasks[{printable(task_id)!r}]."
+        where = f"tasks['{printable(task_id)}']."
         if not isinstance(entry, dict):
             raise Rejected(f"manifest.json: {where[:-1]} is {type(entry).__name__}, expected an object")
         file, blocks = need(entry, "file", str, where), need(entry, "blocks", int, where)
