@@ -336,15 +336,19 @@ def collect(io_dir: str, cases) -> list:
     return out
 
 
-def run_probe(sandbox, tree: str, io_dir: str, cases, limits, slot: int = 0):
+def run_probe(sandbox, tree: str, io_dir: str, cases, limits, slot: int = 0, copy_probe: bool = True):
     """Stage ``cases``, run the probe on ``tree`` in a fresh sandbox, and read back the outputs.
-    Returns ([CaseOutput], sandbox Outcome)."""
+    Returns ([CaseOutput], sandbox Outcome). ``copy_probe=False`` (``check``, on the student's
+    own copy, which holds this package) runs the probe where it is instead of copying it in."""
     stage(io_dir, cases)
-    shutil.copy(os.path.join(HERE, "probe.py"), os.path.join(tree, "_course_probe.py"))
+    probe = "/grading/_course_probe.py"
+    if copy_probe:
+        shutil.copy(os.path.join(HERE, "probe.py"), os.path.join(tree, "_course_probe.py"))
+    else:
+        probe = os.path.join(HERE, "probe.py")
     env = {"PYTHONPATH": "/grading", "PYTHONHASHSEED": "0", "PYTHONSAFEPATH": "1"}
-    outcome = sandbox.run(tree, io_dir, ["/usr/bin/env", "python3", "/grading/_course_probe.py", "/io"]
-                          if sandbox.kind in ("docker", "podman") else
-                          [_python(), "/grading/_course_probe.py", "/io"], env, limits, slot)
+    python = "python3" if sandbox.kind in ("docker", "podman") else _python()
+    outcome = sandbox.run(tree, io_dir, [python, probe, "/io"], env, limits, slot)
     return collect(io_dir, cases), outcome
 
 
@@ -433,6 +437,31 @@ def save_expected(outputs, cases, path: str):
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def write_expected(reference: str, sandbox, folder: str = EXPECTED_DIR, tasks=None) -> list:
+    """Compute the visible cases' expected values from the reference tree and write them to
+    ``folder`` (one .npz per task). Returns the paths written."""
+    from .trees import make_tree
+
+    written = []
+    with tempfile.TemporaryDirectory(prefix="minigrad-expected-") as tmp:
+        os.chmod(tmp, 0o711)
+        sandbox.prepare(tmp)
+        tree = make_tree(reference, os.path.join(tmp, "tree"))
+        for task in sorted(tasks or tasks_with_cases()):
+            cs = visible_cases(task)
+            outs = expected_outputs(sandbox, tree, task, cs, _limits())
+            path = os.path.join(folder, f"{task}.npz")
+            save_expected(outs, cs, path)
+            written.append(path)
+    return written
+
+
+def _limits():
+    from .sandbox import Limits
+
+    return Limits()
 
 
 def load_expected(task: str, cases, folder: str = EXPECTED_DIR):

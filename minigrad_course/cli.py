@@ -4,6 +4,7 @@ Instructor, in the reference tree:
     make-student OUT [--release NAME | --only TASK...] [--reveal TASK...]
     grade SUBMISSION... [--out DIR] [--tasks TASK...] [--release NAME] [--jobs N] [--sandbox KIND]
     make-autograder OUT.zip [--release NAME]
+    expected [TASK...]     rewrites minigrad_course/expected/ (what check compares with)
     tasks
 Student, in a student copy:
     check [TASK...]        the grader's table, run locally on your own copy
@@ -65,6 +66,15 @@ def _cmd_grade(args):
 
         payload = json.dumps(gradescope_json(results[0], config.load_course(args.root)), indent=2) + "\n"
         atomic_write(args.gradescope, lambda f: f.write(payload.encode("utf-8")))
+    return 0
+
+
+def _cmd_expected(args):
+    from . import cases, sandbox
+
+    box = sandbox.find(args.sandbox, unsafe=args.sandbox == "none")
+    for path in cases.write_expected(os.path.abspath(args.root), box, tasks=args.tasks or None):
+        print(f"wrote {path}")
     return 0
 
 
@@ -130,6 +140,11 @@ def main(argv=None) -> int:
     a.add_argument("--release", help="grade only this release group's tasks")
     a.add_argument("--tasks", nargs="+", metavar="TASK")
     a.set_defaults(run=_cmd_make_autograder)
+    e = sub.add_parser("expected", help="rewrite minigrad_course/expected/ (the visible cases' reference values "
+                                        "that check compares with) from the reference tree (instructor)")
+    e.add_argument("tasks", nargs="*", metavar="TASK")
+    e.add_argument("--sandbox", default="auto", choices=("auto", "bwrap", "none"))
+    e.set_defaults(run=_cmd_expected)
     c = sub.add_parser("check", help="self-grade your copy: the grader's table (student)")
     c.add_argument("tasks", nargs="*", metavar="TASK")
     c.set_defaults(run=_cmd_check)
@@ -141,7 +156,8 @@ def main(argv=None) -> int:
         args.source = args.root
     try:
         return args.run(args)
-    except (config.CourseError, fences.FenceError, FileExistsError, FileNotFoundError, GradingError, ValueError) as err:
+    except (config.CourseError, fences.FenceError, FileExistsError, FileNotFoundError, GradingError, ValueError,
+            RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

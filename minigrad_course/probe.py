@@ -120,32 +120,28 @@ def drive_col2im(params, a):
     return {"dst": dst}
 
 
-def drive_conv2d(params, a):
-    import minigrad.functional as F
-
+def _conv(fn, a, **options):
     x, w = _t(a["x"]), _t(a["w"])
     b = _t(a["b"]) if "b" in a else None
-    out = F.conv2d(x, w, b, stride=params["stride"], padding=params["padding"], dilation=params["dilation"],
-                   groups=params.get("groups", 1))
+    out = fn(x, w, b, **options)
     _backward(out, a["g"])
     res = {"out": out.numpy(), "grad_x": _g(x), "grad_w": _g(w)}
     if b is not None:
         res["grad_b"] = _g(b)
     return res
+
+
+def drive_conv2d(params, a):
+    import minigrad.functional as F
+
+    return _conv(F.conv2d, a, stride=params["stride"], padding=params["padding"], dilation=params["dilation"])
 
 
 def drive_conv_transpose2d(params, a):
     import minigrad.functional as F
 
-    x, w = _t(a["x"]), _t(a["w"])
-    b = _t(a["b"]) if "b" in a else None
-    out = F.conv_transpose2d(x, w, b, stride=params["stride"], padding=params["padding"],
-                             output_padding=params["output_padding"], dilation=params["dilation"])
-    _backward(out, a["g"])
-    res = {"out": out.numpy(), "grad_x": _g(x), "grad_w": _g(w)}
-    if b is not None:
-        res["grad_b"] = _g(b)
-    return res
+    return _conv(F.conv_transpose2d, a, stride=params["stride"], padding=params["padding"],
+                 output_padding=params["output_padding"], dilation=params["dilation"])
 
 
 def drive_max_pool2d(params, a):

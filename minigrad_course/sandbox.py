@@ -208,8 +208,8 @@ class Sandbox:
                 _chown_tree(root, 65534) if os.geteuid() == 0 else _open_up(root)
             cmd = self._container_argv(tree, io_dir, [a for a in argv], env, limits, container_name)
         else:
-            cmd = [a.replace("/grading", tree).replace("/io", io_dir) for a in argv]
-            env = {k: v.replace("/grading", tree).replace("/io", io_dir) for k, v in env.items()}
+            cmd = [_outside(a, tree, io_dir) for a in argv]
+            env = {k: _outside(v, tree, io_dir) for k, v in env.items()}
             env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
             if self.kind == "user":
                 if os.geteuid() != 0:
@@ -245,6 +245,14 @@ class Sandbox:
             f.seek(max(0, os.path.getsize(log_path) - 20000))
             text = f.read().decode("utf-8", "replace")
         return Outcome(proc.returncode, timed_out, text, seconds)
+
+
+def _outside(arg: str, tree: str, io_dir: str) -> str:
+    """A path as seen inside (/grading..., /io...) as it is outside, for runs without a mount namespace."""
+    for inside, outside in (("/grading", tree), ("/io", io_dir)):
+        if arg == inside or arg.startswith(inside + "/"):
+            return outside + arg[len(inside):]
+    return arg
 
 
 def _host_env():
