@@ -10,13 +10,16 @@ from .config import walk
 
 #: what a grading tree holds of the reference tree
 TREE_PARTS = ("minigrad", "unet", "tests", "pyproject.toml", "course.toml")
+#: what a grading tree (the folder a sandbox sees) holds: the code, and no tests (the hidden
+#: cases and the tests' sources never enter a sandbox)
+SANDBOX_PARTS = ("minigrad", "unet", "pyproject.toml", "course.toml")
 
 
 def make_tree(reference: str, dest: str) -> str:
-    """Copy what the tests need of the reference tree (no instructor tooling tests, no caches)."""
+    """Copy the code of the reference tree that a grading run needs (no tests, no caches)."""
     for rel in walk(reference):
         top = rel.replace(os.sep, "/").split("/")[0]
-        if top not in TREE_PARTS or rel.replace(os.sep, "/").startswith("tests/instructor/"):
+        if top not in SANDBOX_PARTS:
             continue
         target = os.path.join(dest, rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)
