@@ -20,7 +20,7 @@ from . import cases as case_mod
 from . import fences
 from .config import Course, load_course
 from .intake import Submission, read_class
-from .reports import (feedback_markdown, gradescope_json, reference_secrets, scrub, table,  # noqa: F401
+from .reports import (feedback_markdown, gradescope_json, reference_secrets, table,  # noqa: F401
                       write_outputs)
 from .runs import COST_TASKS
 from .sandbox import Limits, Sandbox, SandboxError, find
@@ -57,10 +57,8 @@ class Grader:
 
 def grade_task(grader: Grader, sub: Submission, task_id: str, run_stubs=False, secrets=None) -> TaskResult:
     result = _grade_task(grader, sub, task_id, run_stubs)
-    if secrets:
-        own = sub.code(task_id).lines()
-        hidden = set().union(*(v for t, v in secrets.items() if t != task_id)) - own
-        result.report = scrub(result.report, hidden)
+    if secrets:  # no reference line, hidden test or grader's path in what the student sees
+        result.report = secrets.scrub(result.report, own=sub.code(task_id).lines())
     return result
 
 

@@ -178,7 +178,7 @@ def read_class(paths, limits: Limits = LIMITS) -> list:
     for group in by_name.values():
         if len(group) > 1:
             for s in group:
-                others = ", ".join(o.shown_path for o in group if o is not s)
+                others = ", ".join(printable(os.path.basename(os.path.normpath(o.path))) for o in group if o is not s)
                 s.notes.append(f"another hand-in has the same name ({others}); graded separately as {s.id}")
     return subs
 

@@ -2,7 +2,6 @@
 hidden tests stripped, and a generated STUDENT.md."""
 from __future__ import annotations
 
-import ast
 import os
 import re
 import shutil
@@ -10,6 +9,7 @@ import tempfile
 
 from . import fences
 from .config import Course, CourseError, is_instructor_path, load_course, walk
+from .hidden import hidden_nodes
 
 README_INSTRUCTOR = re.compile(r"<!-- instructor-only -->.*?<!-- /instructor-only -->\n?", re.S)
 CHECK = "python -m minigrad_course check"
@@ -19,21 +19,12 @@ SUBMIT = "python -m minigrad_course submit"
 def strip_hidden_tests(text: str, path: str, marker: str = "hidden"):
     """``text`` without the top-level tests decorated with ``pytest.mark.<marker>``; None when
     the whole module is hidden (``pytestmark`` names the marker)."""
-    tree = ast.parse(text, path)
-    drop = []
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "pytestmark" for t in node.targets):
-            if f"mark.{marker}" in ast.unparse(node.value):
-                return None
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            if any(re.search(rf"\bmark\.{marker}\b", ast.unparse(d)) for d in node.decorator_list):
-                start = min(d.lineno for d in node.decorator_list)
-                drop.append((start, node.end_lineno))
-    if not drop:
-        return text
+    nodes = hidden_nodes(text, path, marker)
+    if nodes is None:
+        return None
     lines = text.splitlines(keepends=True)
-    for start, end in sorted(drop, reverse=True):
-        del lines[start - 1 : end]
+    for node in sorted(nodes, key=lambda n: n.start, reverse=True):
+        del lines[node.start - 1 : node.end]
     return "".join(lines)
 
 
