@@ -95,16 +95,26 @@ def _world_readable(path: str) -> bool:
     return True
 
 
-def _system_binds():
-    """Read-only binds: the system folders and the Python installation with its packages."""
+def _system_binds(hide=()):
+    """Read-only binds: the system folders and the Python installation with its packages (the
+    interpreter's prefixes and site-packages folders only: never a source folder that happens
+    to be on ``sys.path``, such as the instructor's tree, nor a folder holding one of ``hide``)."""
+    import site
+
+    prefixes = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)}
+    wanted = [p for p in ("/usr", "/etc", "/opt/conda") if os.path.isdir(p)] + sorted(prefixes)
+    for q in [*sys.path, *site.getsitepackages()]:
+        q = os.path.realpath(q) if q else ""
+        if os.path.isdir(q) and (os.path.basename(q) in ("site-packages", "dist-packages")
+                                 or any(q.startswith(p + os.sep) for p in prefixes)):
+            wanted.append(q)
+    hidden = [os.path.realpath(h) for h in hide]
     binds = []
-    for p in ("/usr", "/etc", "/opt/conda"):
-        if os.path.isdir(p):
+    for p in sorted(set(wanted), key=len):
+        if any(h == p or h.startswith(p + os.sep) for h in hidden) and p not in prefixes:
+            continue  # it would show a hidden folder (its own prefixes are bound, hidden parts masked)
+        if not any(p == b or p.startswith(b + os.sep) for b in binds):
             binds.append(p)
-    for p in (sys.base_prefix, sys.prefix, *(q for q in sys.path if q and os.path.isdir(q))):
-        p = os.path.realpath(p)
-        if os.path.isdir(p) and not any(p == b or p.startswith(b + os.sep) for b in binds):
-            binds = [b for b in binds if not b.startswith(p + os.sep)] + [p]
     return sorted(binds)
 
 
@@ -154,7 +164,7 @@ class Sandbox:
     def _bwrap_argv(self, tree: str, io_dir: str, argv, env: dict, inner_uid: int):
         cmd = [self.tool, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                "--uid", str(inner_uid), "--gid", str(inner_uid)]
-        binds = _system_binds()
+        binds = _system_binds(self.hide)
         for b in binds:
             cmd += ["--ro-bind", b, b]
         for link in ("bin", "lib", "lib64", "sbin"):
