@@ -109,7 +109,9 @@ def test_student_copy_leaks_no_reference_code_and_reveals_what_it_is_told(week1_
         stub = "".join(blocks[0].body)
         assert ("not handed out yet" in stub) == (t not in handed), stub
         copy_text = (out / task.file).read_text()
-        outside = re.sub(r"# BEGIN TASK \S+\n.*?# END TASK", "", (ROOT / task.file).read_text(), flags=re.S)
+        source = (ROOT / task.file).read_text()
+        inside = {i for b in fences.parse(source, task.file) for i in range(b.begin, b.end + 1)}
+        outside = "\n".join(ln for i, ln in enumerate(source.splitlines()) if i not in inside)
         for block in refs[t]:
             own = [ln.strip() for ln in block.splitlines()
                    if ln.strip() and not ln.strip().startswith("#") and ln.strip() not in outside]
@@ -167,18 +169,41 @@ def test_make_student_refuses_a_non_empty_folder_and_unknown_tasks(tmp_path):
 
 
 def test_course_file_errors_name_the_key(tmp_path):
-    (tmp_path / "course.toml").write_text('[tasks."conv.im2col"]\npoints = 3\nweight = 2\n')
+    full = (ROOT / "course.toml").read_text()
+
+    def load(text):
+        (tmp_path / "course.toml").write_text(text)
+        return load_course(str(tmp_path))
+
     with pytest.raises(CourseError, match=r"unknown key\(s\) \['weight'\]"):
-        load_course(str(tmp_path))
-    (tmp_path / "course.toml").write_text('[tasks."conv.im2colx"]\npoints = 3\n')
+        load(full.replace('[tasks."conv.im2col"]\n', '[tasks."conv.im2col"]\nweight = 2\n'))
     with pytest.raises(CourseError, match="not a task of this source"):
-        load_course(str(tmp_path))
-    (tmp_path / "course.toml").write_text('[tasks."conv.im2col"]\nrelease = "week7"\n')
+        load(full + '\n[tasks."conv.im2colx"]\npoints = 3\n')
     with pytest.raises(CourseError, match="release 'week7' of conv.im2col is not in releases"):
-        load_course(str(tmp_path))
-    (tmp_path / "course.toml").write_text('[course]\nper_test_timeout = 5\n[tasks."crop.backward"]\npoints = 2.5\n')
-    course = load_course(str(tmp_path))
+        load(full.replace('[tasks."conv.im2col"]\npoints = 10\nrelease = "week2"', '[tasks."conv.im2col"]\npoints = 10\nrelease = "week7"'))
+    with pytest.raises(CourseError, match=r"points must be a number >= 0, got '10'"):
+        load(full.replace('[tasks."conv.im2col"]\npoints = 10', '[tasks."conv.im2col"]\npoints = "10"'))
+    course = load(full.replace("per_test_timeout = 60", "per_test_timeout = 5")
+                  .replace('[tasks."crop.backward"]\npoints = 5', '[tasks."crop.backward"]\npoints = 2.5'))
     assert course.per_test_timeout == 5 and course.tasks["crop.backward"].points == 2.5
+
+
+def test_points_and_releases_are_stated_once_in_the_course_file(tmp_path):
+    """tasks.py states no points or release; a course file that leaves one out is an error
+    naming the task (no silent default), and one without releases names the key."""
+    from minigrad_course.tasks import DEFAULT_TASKS
+
+    assert all(t.points is None and t.release is None for t in DEFAULT_TASKS)
+    full = (ROOT / "course.toml").read_text()
+    (tmp_path / "course.toml").write_text(full.replace('[tasks."crop.backward"]\npoints = 5\n', '[tasks."crop.backward"]\n'))
+    with pytest.raises(CourseError, match="points and release; missing for crop.backward"):
+        load_course(str(tmp_path))
+    (tmp_path / "course.toml").write_text(full.replace('releases = ["week1", "week2", "week3", "week4"]\n', ""))
+    with pytest.raises(CourseError, match=r"\[course\] releases must list"):
+        load_course(str(tmp_path))
+    (tmp_path / "course.toml").unlink()
+    with pytest.raises(CourseError, match="course.toml is missing"):
+        load_course(str(tmp_path))
 
 
 # ---- submit ----------------------------------------------------------------------------------
