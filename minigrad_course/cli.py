@@ -95,13 +95,11 @@ def _cmd_check(args):
 def _cmd_submit(args):
     from .submission import submit
 
-    path, manifest = submit(args.root, args.out)
-    problems = manifest.get("problems", [])
-    for problem in problems:
-        print(f"error: {problem}: that task is NOT in the zip; mend its fences and submit again", file=sys.stderr)
-    todo = [t for t, e in manifest["tasks"].items() if e["stub"]]
-    print(f"wrote {path}: {len(manifest['tasks'])} task(s)" + (f"; still stubs: {', '.join(todo)}" if todo else ""))
-    return 1 if problems else 0
+    done = submit(args.root, args.out)
+    for problem in done.problems:
+        print(f"error: {problem}: that task is NOT in the zip; mend it and submit again", file=sys.stderr)
+    print(done.summary())
+    return 1 if done.problems else 0
 
 
 def main(argv=None) -> int:

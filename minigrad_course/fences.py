@@ -137,6 +137,19 @@ def stub_lines(task_id: str, indent: str, message: str | None = None) -> list:
     return [f"{indent}{STUB_NOTE}\n", f'{indent}raise NotImplementedError("{task_id}: {message}")\n']
 
 
+NOT_HANDED_OUT = "not handed out yet"
+
+
+def unreleased_stub_lines(task_id: str, indent: str, release: str) -> list:
+    """The stub of a task that a later release hands out (``is_unreleased`` recognises it)."""
+    return stub_lines(task_id, indent, f"{NOT_HANDED_OUT} (comes with {release})")
+
+
+def is_unreleased(body_lines, task_id: str) -> bool:
+    """True when a block is the stub of a task not handed out yet in this copy."""
+    return is_stub(body_lines, task_id) and any(f'("{task_id}: {NOT_HANDED_OUT}' in ln for ln in body_lines)
+
+
 def is_stub(body_lines, task_id: str) -> bool:
     """True when a block holds nothing but the stub's raise (comments and blank lines aside)."""
     code = [ln.strip() for ln in body_lines if ln.strip() and not ln.strip().startswith("#")]

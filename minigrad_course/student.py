@@ -10,6 +10,7 @@ import tempfile
 from . import fences
 from .config import Course, CourseError, is_instructor_path, load_course, walk
 from .hidden import hidden_nodes
+from .tasks import UNET_TRAIN_TASKS
 
 README_INSTRUCTOR = re.compile(r"<!-- instructor-only -->.*?<!-- /instructor-only -->\n?", re.S)
 CHECK = "python -m minigrad_course check"
@@ -36,16 +37,50 @@ def student_text(rel: str, text: str, course: Course, handed_out, reveal) -> str
                 return block.body
             if block.task in handed_out:
                 return fences.stub_lines(block.task, block.indent)
-            release = course.tasks[block.task].release
-            return fences.stub_lines(block.task, block.indent, f"not handed out yet (comes with {release})")
+            return fences.unreleased_stub_lines(block.task, block.indent, course.tasks[block.task].release)
         text = fences.rewrite(text, rel, {t: stub for t in course.tasks})
     if rel.replace(os.sep, "/").startswith("tests/") and rel.endswith(".py"):
         return strip_hidden_tests(text, rel, course.hidden_marker)
     if rel == "README.md":
         text = README_INSTRUCTOR.sub("", text)
-        text = re.sub(r"^(# .*\n)", r"\1\n**Course copy: start with [STUDENT.md](STUDENT.md)** (your tasks, "
-                      r"in order, and how to check and submit them).\n", text, count=1, flags=re.M)
+        note = ("\n**Course copy: start with [STUDENT.md](STUDENT.md)** (your tasks, in order, and how to check "
+                "and submit them).\n\n" + what_works(course, handed_out, reveal, level="##"))
+        text = re.sub(r"^(# .*\n)", lambda m: m.group(1) + note, text, count=1, flags=re.M)
     return text
+
+
+def what_works(course: Course, handed_out, reveal=(), level: str = "##") -> str:
+    """What runs in a copy that hands out ``handed_out``: the README's commands meet the
+    stubs of tasks not done or not handed out yet, and say so here rather than surprise."""
+    handed, reveal = set(handed_out), set(reveal)
+    later = [t for t in course.tasks if t not in handed and t not in reveal]
+    by_release = {}
+    for t in later:
+        by_release.setdefault(course.tasks[t].release, []).append(t)
+    pending = "; ".join(f"{r}: {', '.join(f'`{t}`' for t in ts)}" for r, ts in by_release.items())
+    needs = [t for t in UNET_TRAIN_TASKS if t not in reveal]
+    later_needs = [t for t in needs if t in later]
+    lines = [f"{level} What works in this copy", ""]
+    if later:
+        lines.append(f"This copy hands out {len(handed)} of the course's {len(course.tasks)} tasks; the others are "
+                     f"stubs that say \"not handed out yet\" and come with later releases ({pending}).")
+    else:
+        lines.append(f"This copy hands out all {len(course.tasks)} of the course's tasks.")
+    lines += ["",
+              "* The test command (`python -m pytest -q -m \"not gpu\"`) runs the whole suite: every test that "
+              "runs a task you have not written yet" + (" or that is not handed out yet" if later else "")
+              + " fails with that task's `NotImplementedError`. Those failures are expected; the suite passes "
+              "completely once every task is done. One task's tests: `python -m pytest -m conv_im2col`.",
+              f"* `{CHECK}` scores the tasks handed out with the grader's visible cases"
+              + ("; the others show as \"not handed out yet\", with no points at stake" if later else "") + ".",
+              "* `unet train` (and notebook 06) trains the U-Net on your own code, so it needs "
+              + (", ".join(f"`{t}`" for t in needs) or "nothing of yours")
+              + " (with `--optimizer sgd`, `optim.sgd` instead of `optim.adam`); until they are done it stops "
+              "at the first one's `NotImplementedError`"
+              + (f". {len(later_needs)} of them come with later releases, so it cannot run in this copy yet."
+                 if later_needs else "."),
+              ""]
+    return "\n".join(lines)
 
 
 def make_student(source: str, out: str, release: str | None = None, only=None, reveal=()) -> list:
@@ -142,6 +177,7 @@ Points handed out so far: {total:g}. A task's points are shared out by the fract
 tests that pass{'' if not any(course.tasks[t].all_or_nothing for t in handed_out) else ' (tasks marked all-or-nothing in the course file score only when every test passes)'}.
 The grader also runs hidden tests that are not in your copy.
 
+{what_works(course, handed_out, reveal)}
 ## Set up
 
 ```bash

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import zipfile
+from dataclasses import dataclass
 
 from . import fences
 from .config import load_course
@@ -16,9 +17,27 @@ from .tasks import TASKS
 TOOL_VERSION = "2.0"
 
 
-def submit(root: str, out: str | None = None) -> str:
+@dataclass(frozen=True)
+class Submitted:
+    """What ``submit`` wrote: the zip's path and manifest, and what the student should hear."""
+    path: str
+    manifest: dict
+    problems: tuple = ()  # one line per task that is NOT in the zip, and why
+    stubs: tuple = ()  # tasks handed out in this copy that are still the stub
+    not_released: tuple = ()  # tasks this copy does not hand out yet (their stubs say so)
+
+    def summary(self) -> str:
+        line = f"wrote {self.path}: {len(self.manifest['tasks'])} task(s)"
+        if self.stubs:
+            line += f"; still stubs: {', '.join(self.stubs)}"
+        if self.not_released:
+            line += f"; not handed out yet (nothing to do): {', '.join(self.not_released)}"
+        return line
+
+
+def submit(root: str, out: str | None = None) -> Submitted:
     """Write ``submission.zip`` from the student copy at ``root``: per task file, only its
-    fenced blocks, plus manifest.json. Returns (the path written, the manifest)."""
+    fenced blocks, plus manifest.json."""
     from ._atomic import atomic_write
 
     root = os.path.abspath(root)
@@ -26,18 +45,24 @@ def submit(root: str, out: str | None = None) -> str:
     out = out or os.path.join(root, "submission.zip")
     manifest = {"tool_version": TOOL_VERSION, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
         timespec="seconds"), "tasks": {}}
-    per_file, problems = {}, []
+    per_file, problems, unreleased = {}, [], []
     for task_id, task in course.tasks.items():
         path = os.path.join(root, task.file)
         if not os.path.exists(path):
             problems.append(f"{task_id}: {task.file} is missing")
             continue
-        with open(path, encoding="utf-8") as f:
-            code = fences.find_task(f.read(), task.file, task_id)
+        try:
+            with open(path, encoding="utf-8") as f:
+                code = fences.find_task(f.read(), task.file, task_id)
+        except UnicodeDecodeError as err:
+            problems.append(f"{task_id}: {task.file} is not UTF-8 text (byte at offset {err.start}); save it as UTF-8")
+            continue
         if not code.found:
             problems.append(code.problem)
             continue
         bodies = code.bodies
+        if all(fences.is_unreleased(b, task_id) for b in bodies):
+            unreleased.append(task_id)
         manifest["tasks"][task_id] = {"file": task.file, "blocks": len(bodies), "sha256": block_hash(bodies),
                                       "stub": any(fences.is_stub(b, task_id) for b in bodies)}
         chunk = per_file.setdefault(task.file, [f"# {task.file}: the task blocks of this file (submission.zip)\n"])
@@ -52,7 +77,8 @@ def submit(root: str, out: str | None = None) -> str:
         for rel, chunk in per_file.items():
             z.writestr(rel, "".join(chunk))
     atomic_write(out, lambda f: f.write(buf.getvalue()))
-    return out, manifest
+    stubs = tuple(t for t, e in manifest["tasks"].items() if e["stub"] and t not in unreleased)
+    return Submitted(out, manifest, tuple(problems), stubs, tuple(unreleased))
 
 
 def fill_in(tree: str, source: str, tasks=None) -> list:

@@ -212,7 +212,13 @@ def test_submit_writes_exactly_the_blocks_and_a_manifest(week1_copy, tmp_path):
     copy = tmp_path / "alice"
     shutil.copytree(out, copy)
     fill_in(str(copy), str(TEXTBOOK), ["crop.backward"])
-    path, manifest = submit(str(copy))
+    done = submit(str(copy))
+    path, manifest = done.path, done.manifest
+    week1 = [t for t, task in load_course(str(ROOT)).tasks.items() if task.release == "week1"]
+    assert done.stubs == tuple(t for t in week1 if t != "autograd.toposort")  # toposort revealed
+    assert done.not_released == tuple(t for t in TASKS if t not in week1 and t != "crop.backward")
+    assert "not handed out yet (nothing to do): conv.im2col" in done.summary() and "still stubs: gradcheck" in done.summary()
+    assert "conv.im2col" not in done.summary().split("still stubs:")[1].split(";")[0]
     assert path == str(copy / "submission.zip")
     with zipfile.ZipFile(path) as z:
         names = set(z.namelist())
