@@ -109,3 +109,38 @@ def test_secrets_scrub_is_cheap(secrets):
     for _ in range(50):
         secrets.scrub(report)
     assert isinstance(secrets, Secrets) and (time.perf_counter() - start) / 50 < 0.05
+
+
+LEAKY_CROP = '''    def backward(self, g):
+        # BEGIN TASK crop.backward
+        import os
+        here = os.path.abspath(__file__)
+        calls = type(self).calls = getattr(type(self), "calls", 0) + 1
+        if calls == 1:
+            raise RuntimeError("my file is " + here)
+        src = open(os.path.join(os.path.dirname(here), "im2col.py")).read().splitlines()
+        start = next(i for i, ln in enumerate(src) if ln.strip() == "# BEGIN " + "TASK conv.im2col")
+        raise RuntimeError(" ".join(ln.strip() for ln in src[start + 1 : start + 40])[:250])
+        # END TASK
+'''
+
+
+@pytest.mark.slow
+def test_a_graded_block_that_shows_another_tasks_reference_and_its_path_leaks_neither(tmp_path):
+    """Through grade, sandbox and all: the feedback keeps the student's path relative and
+    hides the line that carried another task's reference code."""
+    from minigrad_course.grade import grade
+
+    sub = tmp_path / "leaky"
+    (sub / "minigrad" / "functional").mkdir(parents=True)
+    (sub / "minigrad" / "functional" / "crop.py").write_text(LEAKY_CROP)
+    (result,) = grade(str(ROOT), [str(sub)], tasks=["crop.backward"], jobs=1)
+    r = result.tasks["crop.backward"]
+    assert r.points == 0 and r.report, r.status
+    feedback = feedback_markdown(result)
+    assert "my file is minigrad/functional/crop.py" in feedback, r.report
+    assert "[hidden: this line showed a reference solution]" in feedback, r.report
+    assert "/grading" not in feedback and str(ROOT) not in feedback and tempfile.gettempdir() + "/" not in feedback
+    for line in _reference_lines("conv.im2col"):
+        if len(normalize(line)) > 10:
+            assert normalize(line) not in " ".join(feedback.split()), line
