@@ -144,15 +144,19 @@ def _optimizer_case(task, name, optimizer, hyper, steps=3, shapes=((3, 4), (5,))
     return case(task, name, "optimizer", params, make, rtol=1e-5 if dtype == np.float32 else 1e-7)
 
 
-DIAMOND = [["mul", 0, 1], ["add", 2, 0], ["mul", 3, 2]]  # c = a*b; d = c + a; e = d * c: c reached twice
-WIDE = [["add", 0, 1], ["mul", 0, 2], ["sub", 3, 4], ["mul", 5, 1], ["add", 6, 3]]
+# node k = op(node i, node j) after the leaves; a node reached along two paths must be done
+# (its gradient complete) before it passes the gradient on
+DIAMOND = [["tanh", 0, 0], ["max", 2, 1], ["max", 3, 2], ["cat", 4, 2]]
+WIDE = [["max", 0, 1], ["tanh", 2, 2], ["max", 3, 0], ["cat", 4, 2], ["tanh", 5, 5], ["cat", 6, 3]]
 
 CASES = [
     # autograd.toposort: diamonds (a gradient reached along two paths), a deep chain
-    case("autograd.toposort", "diamond graph", "toposort", {"graph": DIAMOND}, lambda r: {"x": _n(r, 2, 3)}),
-    case("autograd.toposort", "shared leaf, five ops", "toposort", {"graph": WIDE}, lambda r: {"x": _n(r, 3, 4)}),
-    case("autograd.toposort", "chain of 3000 ops (no recursion)", "chain", {"length": 3000}, lambda r: {"x": _n(r, 3)},
-         rtol=1e-9),
+    case("autograd.toposort", "diamond graph", "toposort", {"graph": DIAMOND},
+         lambda r: {"x": _n(r, 2, 3), "g": _n(r, 6)}),
+    case("autograd.toposort", "shared leaf, six ops", "toposort", {"graph": WIDE},
+         lambda r: {"x": _n(r, 2, 4), "g": _n(r, 12)}),
+    case("autograd.toposort", "chain of 3000 ops (no recursion)", "chain", {"length": 3000},
+         lambda r: {"x": _n(r, 3) * 0.1}, rtol=1e-9),
     # gradcheck.central_difference
     case("gradcheck.central_difference", "exp of a product, d/dx", "central_difference",
          {"fn": "mul_exp", "wrt": 0, "eps": 1e-6}, lambda r: {"x": _n(r, 2, 3) * 0.3, "y": _n(r, 2, 3) * 0.3},

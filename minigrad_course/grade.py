@@ -37,7 +37,7 @@ class Grader:
                  memory_bytes: int = 4 << 30):
         self.reference, self.course, self.sandbox, self.workdir = reference, course, sandbox, workdir
         self.reference_tree = make_tree(reference, os.path.join(workdir, "reference"))
-        self.limits = Limits(wall_seconds=course.per_task_timeout, cpu_seconds=int(course.per_task_timeout),
+        self.limits = Limits(wall_seconds=course.per_task_timeout, cpu_seconds=int(course.per_task_timeout) + 10,
                              memory_bytes=memory_bytes)
         self.slots = queue.Queue()
         for k in range(jobs):
@@ -147,8 +147,11 @@ def grade(reference: str, submissions, tasks=None, release=None, jobs=None, run_
     results = {s.id: {} for s in subs}
     pairs = [(s, t) for s in subs for t in tasks]
     workdir = tempfile.mkdtemp(prefix="minigrad-grade-")
+    reference_mode = os.stat(reference).st_mode & 0o7777
     try:
         os.chmod(workdir, 0o711)  # runs with their own uid pass through, and list nothing
+        if box.kind == "user":  # no mount namespace: other users must not read the reference tree
+            os.chmod(reference, reference_mode & ~0o077)
         box.prepare(workdir)
         grader = Grader(reference, course, box, workdir, jobs)
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -159,6 +162,7 @@ def grade(reference: str, submissions, tasks=None, release=None, jobs=None, run_
                 if progress:
                     progress(s, t, results[s.id][t])
     finally:
+        os.chmod(reference, reference_mode)
         shutil.rmtree(workdir, ignore_errors=True)
     if cost:
         _add_cost(reference, course, box, subs, tasks, results)
