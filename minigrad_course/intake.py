@@ -236,7 +236,7 @@ def _read_folder(root: str, files: dict, sub: Submission, limits: Limits) -> Non
             raise Rejected(f"the folder {printable(rel_dir) or '.'} cannot be read ({err.strerror})") from None
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            _check_name(entry.name, "the name")
+            _check_name(rel, "the file or folder name")
             count += 1
             if count > limits.max_entries:
                 raise Rejected(f"the folder holds more than {limits.max_entries} files (an environment or data set "
@@ -340,7 +340,11 @@ def _read_zip(path: str, files: dict, limits: Limits) -> None:
             raise Rejected(f"the submission is not a zip archive ({what}); hand in submission.zip from `submit`")
         if count > limits.max_entries:
             raise Rejected(f"the zip has {count} entries, over the limit of {limits.max_entries}")
-        with zipfile.ZipFile(path) as z:
+        try:
+            archive = zipfile.ZipFile(path)
+        except UnicodeDecodeError:  # an entry flagged as UTF-8 whose name is not
+            raise Rejected("a zip entry's name is flagged as UTF-8 but is not valid UTF-8") from None
+        with archive as z:
             _read_entries(z, files, limits)
     except Rejected:
         raise

@@ -65,6 +65,27 @@ def test_fence_errors_name_the_file_and_line():
         fences.parse("# BEGIN TASK crop.backward extra\n# END TASK\n", "e.py")
 
 
+def test_fences_are_read_in_one_place_only():
+    """No module of the course tooling but fences.py matches fence text (one tokenizer,
+    fences.fence_of, behind both the strict parse and the tolerant find_task)."""
+    import ast
+
+    package = ROOT / "minigrad_course"
+    for path in sorted(package.glob("*.py")):
+        if path.name == "fences.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    getattr(node.func.value, "id", "") == "re":
+                patterns = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+                assert not any("TASK" in p for p in patterns), f"{path.name}:{node.lineno} parses fences itself"
+            if isinstance(node, ast.Compare) and any(isinstance(op, ast.In) for op in node.ops):
+                left = node.left
+                assert not (isinstance(left, ast.Constant) and isinstance(left.value, str)
+                            and ("BEGIN TASK" in left.value or "END TASK" in left.value)), \
+                    f"{path.name}:{node.lineno} looks for fence text itself"
+
+
 def test_stub_keeps_the_indentation_and_is_recognised():
     text = "def f():\n    x = 1\n    # BEGIN TASK crop.backward\n    return x\n    # END TASK\n    return 2\n"
     out = fences.rewrite(text, "f.py", {"crop.backward": lambda b: fences.stub_lines(b.task, b.indent)})
