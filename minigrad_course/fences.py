@@ -184,8 +184,14 @@ def rewrite(text: str, path: str, replace: dict) -> str:
 
 
 def project_root() -> str:
-    """The tree this minigrad was imported from (the folder holding minigrad/ and unet/)."""
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    """The tree the engine is imported from (the folder holding minigrad/ and unet/), found
+    without importing it (its blocks may not even compile in a student's copy)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("minigrad")
+    if spec is not None and spec.origin:
+        return os.path.dirname(os.path.dirname(os.path.abspath(spec.origin)))
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the tree holding this package
 
 
 def task_blocks(task_id: str, root: str | None = None) -> list:

@@ -96,3 +96,22 @@ def test_a_full_copy_says_every_task_is_handed_out(tmp_path):
     section = (tmp_path / "all" / "STUDENT.md").read_text().split("What works in this copy", 1)[1]
     assert "hands out all 15 of the course's tasks" in section
     assert "cannot run in this copy yet" not in section and "not handed out yet" not in section.split("## Set up")[0]
+
+
+def test_a_notebook_cell_that_needs_a_later_task_says_it_is_not_handed_out_yet(week2_copy):
+    code = ("from minigrad_course import require, TaskNotDone\n"
+            "for t in ('conv.conv_transpose2d', 'conv.im2col'):\n"
+            "    try:\n        require(t)\n    except TaskNotDone as e:\n        print(e)\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=week2_copy, capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(week2_copy)))
+    later, now = run.stdout.strip().splitlines()
+    assert later.startswith("Task conv.conv_transpose2d is not handed out yet in this copy"), run.stdout + run.stderr
+    assert now.startswith("Task conv.im2col is not done yet: write im2col in minigrad/functional/im2col.py")
+
+
+def test_project_root_is_the_tree_whose_minigrad_is_imported():
+    """require() and the notebooks read the task blocks of the tree the engine comes from
+    (a package beside minigrad, not inside it: one folder up from minigrad/)."""
+    from minigrad_course.fences import project_root
+
+    assert project_root() == str(ROOT)
