@@ -18,6 +18,7 @@ import zipfile
 import pytest
 
 from minigrad_course import fences
+from minigrad_course.cases import visible_cases
 from minigrad_course.config import CourseError, load_course
 from minigrad_course.grade import grade, write_outputs
 from minigrad_course.student import make_student, strip_hidden_tests
@@ -347,7 +348,7 @@ def test_tampering_broken_and_endless_submissions(stub_copy, small_course, tmp_p
                          replace={"autograd.toposort": ["        while True:\n", "            pass\n"]})
     exfil = _copy_with(stub_copy, tmp_path / "exfil", solved=["autograd.toposort"], replace={"crop.backward": [
         "        import minigrad.functional.im2col as m\n",
-        "        raise RuntimeError(open(m.__file__).read())  # tries to show the reference's code\n"]})
+        "        raise RuntimeError(open(m.__file__).read().split('BEGIN' + ' TASK conv.im2col')[1][:290])\n"]})
     zipped = tmp_path / "zipped.zip"  # a .zip of a whole copy, wrapped in one folder
     shutil.make_archive(str(zipped)[:-4], "zip", tmp_path, "honest")
     before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
@@ -359,13 +360,14 @@ def test_tampering_broken_and_endless_submissions(stub_copy, small_course, tmp_p
     for name in ("tampered", "honest", "zipped"):  # tampering earns nothing the honest copy does not
         r = results[name].tasks
         assert r["crop.backward"].points == r["crop.backward"].max_points
-        assert r["autograd.toposort"].points == 0 and r["autograd.toposort"].total == 5
+        assert r["autograd.toposort"].points == 0
+        assert r["autograd.toposort"].total == len(visible_cases("autograd.toposort"))
     r = results["syntax"].tasks
     assert r["crop.backward"].points == 0 and r["crop.backward"].status == "syntax error"
     assert re.search(r"SyntaxError in minigrad/functional/crop.py, line \d+", r["crop.backward"].report)
     assert r["autograd.toposort"].points == r["autograd.toposort"].max_points
     leak = results["exfil"].tasks["crop.backward"].report
-    assert "RuntimeError" in leak and "reference solution: hidden" in leak
+    assert "reference solution" in leak  # the error's lines that quote it are replaced
     for block in reference_blocks()["conv.im2col"] + reference_blocks()["conv.col2im"]:
         for line in block.splitlines():
             if len(line.strip()) > 30 and not line.strip().startswith("#"):
@@ -382,7 +384,7 @@ def test_tampering_broken_and_endless_submissions(stub_copy, small_course, tmp_p
     assert set(rows[0]) == {"submission", *tasks, "total", "max_total"}
     assert float(rows[2]["total"]) == float(rows[2]["autograd.toposort"]) == 10
     payload = json.loads((tmp_path / "out" / "syntax" / "results.json").read_text())
-    assert payload["score"] == 10 and {t["name"] for t in payload["tests"]} == set(tasks)
+    assert payload["score"] == 10 and {t["name"] for t in payload["tests"]} == {*tasks, "crop.backward (hidden tests)"}
     for test in payload["tests"]:
         assert set(test) >= {"name", "score", "max_score", "output", "visibility"}
     feedback = (tmp_path / "out" / "syntax" / "feedback.md").read_text()
@@ -414,15 +416,18 @@ def test_grades_are_reproducible_and_hidden_tests_stay_hidden(stub_copy, small_c
 
 @pytest.mark.slow
 def test_check_reports_blocked_tasks_and_submit_round_trips_through_the_autograder(stub_copy, tmp_path):
-    copy = _copy_with(stub_copy, tmp_path / "bob", solved=["autograd.toposort", "crop.backward"])
+    copy = _copy_with(stub_copy, tmp_path / "bob", solved=["autograd.toposort", "crop.backward", "unet.forward"])
     env = dict(os.environ, PYTHONPATH=str(copy))
-    run = subprocess.run(CLI + ["check", "autograd.toposort", "autograd.elementwise", "crop.backward", "conv.im2col"],
+    run = subprocess.run(CLI + ["check", "autograd.toposort", "autograd.elementwise", "crop.backward", "conv.im2col",
+                                "unet.forward"],
                          cwd=copy, env=env, capture_output=True, text=True, timeout=600)
     table = run.stdout
     assert run.returncode == 1, table + run.stderr
     assert re.search(r"autograd\.toposort\s+10\.00/10\s+\d+/\d+\s+passed", table), table
     assert re.search(r"autograd\.elementwise .*not done yet \(still the stub\)", table), table
-    assert re.search(r"crop\.backward .*blocked by gradcheck\.central_difference \(not done yet\)", table), table
+    assert re.search(r"crop\.backward\s+5\.00/5\s+3/3\s+passed", table), table
+    # its cases run into conv.conv_transpose2d's stub: named, not failed as its own
+    assert re.search(r"unet\.forward .*blocked by conv\.conv_transpose2d", table), table
     assert re.search(r"conv\.im2col .*not done yet \(still the stub\)", table), table
     assert not (copy / ".hypothesis").exists()
     run = subprocess.run(CLI + ["submit"], cwd=copy, env=env, capture_output=True, text=True)
@@ -446,4 +451,4 @@ def test_check_reports_blocked_tasks_and_submit_round_trips_through_the_autograd
     assert run.returncode == 0, run.stderr
     payload = json.loads((gs / "results" / "results.json").read_text())
     assert payload["score"] == 15, payload
-    assert [t["name"] for t in payload["tests"]] == ["autograd.toposort", "crop.backward"]
+    assert [t["name"] for t in payload["tests"]] == ["autograd.toposort", "crop.backward", "crop.backward (hidden tests)"]
