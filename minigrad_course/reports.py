@@ -130,6 +130,18 @@ def table(result: SubmissionResult, hide_hidden=False) -> str:
     return "\n".join(lines)
 
 
+def student_status(r) -> str:
+    """The status as a student may see it: of the cases, only the visible ones' outcome (the
+    verdict's status counts hidden cases too: "4 of 4 cases failing" beside 3 visible ones would
+    say a hidden one failed)."""
+    status = r.status
+    if not r.hidden_total or not (status == "passed" or "cases failing" in status or "hidden case" in status):
+        return status
+    failing = r.total - r.passed
+    shown = f"{failing} of {r.total} visible cases failing" if failing else "visible cases passed"
+    return shown + (" (time limit)" if "(time limit)" in status else "")
+
+
 def hidden_names(r) -> list:
     """The names the instructor gave a task's hidden cases (all a student may learn of them)."""
     return [name for name, _, hidden in r.tests if hidden]
@@ -141,7 +153,7 @@ def feedback_markdown(result: SubmissionResult) -> str:
     out = [f"# Feedback for {result.id}", "", f"Total: **{result.total:g} / {result.max_total:g}** points.", ""]
     out += [f"- note: {n}" for n in result.notes]
     for t, r in result.tasks.items():
-        out += ["", f"## {t}: {r.points:g} / {r.max_points:g} points ({r.status})", "",
+        out += ["", f"## {t}: {r.points:g} / {r.max_points:g} points ({student_status(r)})", "",
                 f"Visible cases passed: {r.passed}/{r.total}."]
         if r.hidden_total:
             names = hidden_names(r)
@@ -165,7 +177,7 @@ def gradescope_json(result: SubmissionResult, course: Course) -> dict:
         split = n_hidden and not task.all_or_nothing and len(counted)
         visible_max = task.points * (len(counted) - n_hidden) / len(counted) if split else task.points
         visible_score = (task.points * r.passed / len(counted)) if split else r.points
-        out = f"{r.status}. Visible tests passed: {r.passed}/{r.total}."
+        out = f"{student_status(r)}. Visible cases passed: {r.passed}/{r.total}."
         if r.report:
             out += f"\n\n{('First failing check: ' + r.failed_test) if r.failed_test else 'What went wrong:'}\n{r.report}"
         tests.append({"name": t, "number": str(n), "score": round(visible_score, 4), "max_score": round(visible_max, 4),

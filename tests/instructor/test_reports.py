@@ -92,6 +92,19 @@ def test_feedback_shows_hidden_cases_only_by_count_and_name():
     assert hidden[0]["output"] == "Hidden cases passed: 1/2 (wide, dilated, strided window; ties)."
 
 
+def test_what_a_student_sees_before_the_due_date_says_nothing_of_how_hidden_cases_went():
+    result = _result(hidden=(("wide window", "failed"),))
+    r = result.tasks["conv.im2col"]
+    r.passed, r.report, r.failed_test, r.points = 2, "", "", 6.67
+    r.tests[1] = ("stride 2, rows 3-5", "passed", False)
+    r.status = "1 of 3 cases failing"  # the verdict's status counts the hidden case
+    md = feedback_markdown(result)
+    assert "(visible cases passed)" in md and "1 of 3" not in md
+    visible = [t for t in gradescope_json(result, load_course(str(ROOT)))["tests"] if t["visibility"] == "visible"]
+    assert visible[0]["output"].startswith("visible cases passed.") and visible[0]["status"] == "passed"
+    assert "1 of 3" not in json.dumps(visible)
+
+
 def test_write_outputs_refuses_an_id_that_is_not_a_safe_folder(tmp_path):
     result = _result()
     result.id = "../../etc"
