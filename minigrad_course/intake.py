@@ -241,11 +241,12 @@ def _read_folder(root: str, files: dict, sub: Submission, limits: Limits) -> Non
             if count > limits.max_entries:
                 raise Rejected(f"the folder holds more than {limits.max_entries} files (an environment or data set "
                                "in it?); hand in submission.zip from `submit`")
+            if entry.name in SKIP_DIRS and (entry.is_symlink() or entry.is_dir(follow_symlinks=False)):
+                continue  # an environment or cache (a link to one too): never looked into
             if entry.is_symlink():
                 raise Rejected(f"{printable(rel)} is a symbolic link; hand in the files themselves")
             if entry.is_dir(follow_symlinks=False):
-                if entry.name not in SKIP_DIRS:
-                    stack.append(rel)
+                stack.append(rel)
                 continue
             if not entry.is_file(follow_symlinks=False):
                 raise Rejected(f"{printable(rel)} is not a regular file (a pipe, socket or device)")
@@ -361,6 +362,8 @@ def _read_entries(z: zipfile.ZipFile, files: dict, limits: Limits) -> None:
     for info in infos:
         name = _entry_name(info)
         parts = _safe_parts(name)
+        if any(p in SKIP_DIRS for p in parts):
+            continue  # inside an environment or cache: never decompressed (its name was checked)
         mode = info.external_attr >> 16
         if info.create_system == 3 and stat.S_ISLNK(mode):
             raise Rejected(f"the zip entry {name!r} is a symbolic link; hand in the files themselves")
@@ -372,8 +375,6 @@ def _read_entries(z: zipfile.ZipFile, files: dict, limits: Limits) -> None:
         if rel in seen:
             raise Rejected(f"the zip holds {rel!r} twice")
         seen.add(rel)
-        if any(p in SKIP_DIRS for p in parts[:-1]):
-            continue
         wanted = _wanted(rel)
         if wanted and info.file_size > limits.max_file_bytes:
             raise Rejected(f"{rel} is over {_mib(limits.max_file_bytes)}, more than a source file holds")
@@ -393,7 +394,7 @@ def _read_entries(z: zipfile.ZipFile, files: dict, limits: Limits) -> None:
         if wanted:
             files[rel] = b"".join(kept)
     if not seen:
-        raise Rejected("the zip is empty")
+        raise Rejected("the zip is empty" if not infos else "the zip holds nothing but folders, environments or caches")
 
 
 # ---- from bytes to task files -------------------------------------------------------------------

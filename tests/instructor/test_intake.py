@@ -214,6 +214,27 @@ def test_symlinks_anywhere_are_rejected(tmp_path):
     _rejected(read_submission(str(path)), "symbolic link")
 
 
+def test_environments_and_caches_are_not_looked_into(tmp_path):
+    """A clone with its .venv (full of links) or a zip made with one is read, not rejected."""
+    clone = tmp_path / "clone"
+    (clone / "minigrad" / "functional").mkdir(parents=True)
+    (clone / CROP).write_text(CROP_BLOCK)
+    (clone / ".venv" / "bin").mkdir(parents=True)
+    os.symlink(sys.executable, clone / ".venv" / "bin" / "python")
+    os.symlink(tmp_path, clone / "runs")
+    assert not read_submission(str(clone)).rejected
+    path = tmp_path / "with-venv.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(CROP, CROP_BLOCK)
+        info = zipfile.ZipInfo(".venv/bin/python")
+        info.create_system, info.external_attr = 3, 0o120777 << 16
+        z.writestr(info, sys.executable)
+    assert not read_submission(str(path)).rejected
+    with zipfile.ZipFile(path, "a") as z:  # but an unsafe name is unsafe anywhere
+        z.writestr(zipfile.ZipInfo(".venv/../../x"), "x")
+    _rejected(read_submission(str(path)), "outside the archive")
+
+
 def test_hard_links_fifos_and_empty_folders_are_rejected(tmp_path):
     hard = tmp_path / "hard"
     (hard / "minigrad" / "functional").mkdir(parents=True)
