@@ -411,7 +411,13 @@ def _take(raw: dict, sub: Submission) -> None:
     if not prefixes:
         raise Rejected("it holds none of the task files (" + ", ".join(sorted(wanted)[:3]) + ", ...); "
                        "hand in submission.zip from `submit`")
-    prefix = max(prefixes, key=lambda p: (prefixes[p], -len(p)))
+    most = max(prefixes.values())
+    tied = sorted(p for p, n in prefixes.items() if n == most)
+    if len(tied) > 1:
+        shown = ", ".join(f"'{printable(p) or './'}'" for p in tied[:3])
+        raise Rejected(f"it holds {len(tied)} copies of the project ({shown}): which one to grade is "
+                       "ambiguous; hand in one")
+    prefix = tied[0]
     for rel, data in raw.items():
         if not rel.startswith(prefix) or rel[len(prefix):] not in wanted:
             continue

@@ -68,6 +68,14 @@ def test_an_honest_zip_a_wrapped_copy_and_a_folder_holding_one_upload_read_the_s
     assert plain.id == "a" and folder.id == "gradescope"
 
 
+def test_two_copies_of_the_project_in_one_hand_in_are_ambiguous(tmp_path):
+    both = _zip(tmp_path / "both.zip", {f"mine/{CROP}": CROP_BLOCK, f"friend/{CROP}": "x = 1\n"})
+    _rejected(read_submission(str(both)), "2 copies of the project", "'friend/'", "'mine/'")
+    nested = _zip(tmp_path / "nested.zip", {CROP: CROP_BLOCK, TASKS["conv.im2col"].file: "",
+                                            f"old/{CROP}": "x = 1\n"})  # a backup of one file: the copy wins
+    assert read_submission(str(nested)).code("crop.backward").found
+
+
 def test_the_textbook_folder_reads_every_task():
     sub = read_submission(str(TEXTBOOK))
     assert not sub.rejected and all(sub.code(t).found for t in TASKS)
