@@ -129,7 +129,10 @@ def block_hash(bodies) -> str:
 
 def printable(name: str) -> str:
     """``name`` as one printable line: bytes that are not UTF-8 as ``\\xNN``, control characters escaped."""
-    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    try:
+        text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name holds (say, from JSON)
+        text = name.encode("utf-8", "backslashreplace").decode("utf-8")
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
@@ -186,6 +189,8 @@ def read_class(paths, limits: Limits = LIMITS) -> list:
 def read_submission(path: str, ident: str | None = None, limits: Limits = LIMITS) -> Submission:
     """One hand-in; a malformed one comes back with ``rejected`` set (never raises for it)."""
     sub = Submission(path, ident or assign_ids([submission_name(path)])[0])
+    if not os.path.lexists(path):
+        raise FileNotFoundError(f"grade: no such submission: {printable(path)}")
     try:
         _check_name(os.path.basename(os.path.normpath(path)), "the submission's name")
         if os.path.islink(path):
@@ -195,15 +200,20 @@ def read_submission(path: str, ident: str | None = None, limits: Limits = LIMITS
             _read_folder(path, files, sub, limits)
         elif os.path.isfile(path):
             _read_zip(path, files, limits)
-        elif not os.path.exists(path):
-            raise FileNotFoundError(f"grade: no such submission: {printable(path)}")
         else:
             raise Rejected("the submission is neither a folder nor a zip archive (a special file)")
         _take(files, sub)
     except Rejected as why:
-        sub.files, sub.unreadable, sub.manifest, sub.rejected = {}, {}, None, str(why)
-        sub.notes.insert(0, f"rejected, every task graded 0: {why}")
+        _reject(sub, str(why))
+    except Exception as err:  # noqa: BLE001 - a hand-in intake did not foresee must not stop the class
+        _reject(sub, f"the grader could not read it ({type(err).__name__}: {printable(str(err))[:200]}); "
+                     "please tell the course's maintainers")
     return sub
+
+
+def _reject(sub: Submission, why: str) -> None:
+    sub.files, sub.unreadable, sub.manifest, sub.rejected = {}, {}, None, why
+    sub.notes.insert(0, f"rejected, every task graded 0: {why}")
 
 
 def _check_name(name: str, what: str) -> None:
@@ -436,7 +446,7 @@ def parse_manifest(data: bytes) -> Manifest:
     """``manifest.json`` checked against what ``submit`` writes; Rejected with the field that is wrong."""
     try:
         doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise Rejected(f"manifest.json is not valid JSON ({printable(str(err))[:120]})") from None
 
     def need(obj, key, kind, where):

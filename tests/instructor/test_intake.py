@@ -315,6 +315,11 @@ def test_a_manifest_of_the_wrong_shape_is_rejected_naming_the_field(tmp_path, ch
 def test_a_manifest_that_is_not_json_is_rejected_and_one_that_is_right_gives_notes(tmp_path):
     _rejected(read_submission(str(_honest_zip(tmp_path / "j.zip", [("manifest.json", b"{\xff")]))),
               "manifest.json is not valid JSON")
+    _rejected(read_submission(str(_honest_zip(tmp_path / "deep.zip", [("manifest.json", "[" * 200_000)]))),
+              "manifest.json is not valid JSON")  # nesting deep enough to exhaust the parser's recursion
+    odd = {**GOOD, "problems": ["crop.backward: \ud800 \x1b[31m"], "tasks": {"\ud800": GOOD["tasks"]["crop.backward"]}}
+    sub = read_submission(str(_honest_zip(tmp_path / "odd.zip", [("manifest.json", json.dumps(odd))])))
+    assert not sub.rejected and sub.manifest.problems == ("crop.backward: \\ud800 \\x1b[31m",)
     sub = read_submission(str(_honest_zip(tmp_path / "ok.zip", [("manifest.json", json.dumps(GOOD))])))
     assert not sub.rejected and sub.manifest.tasks["crop.backward"].stub is False
     assert sub.manifest_notes(["crop.backward"]) == [
@@ -332,6 +337,15 @@ def test_ids_are_unambiguous():
         assert "~x" in ident and ident.isascii() and "/" not in ident and not ident.startswith("."), ident
     assert ids[7] != ids[8]  # two spellings of one name stay apart
     assert assign_ids(["ivan"] * 3) == ["ivan", "ivan~2", "ivan~3"]
+
+
+def test_an_error_intake_did_not_foresee_rejects_that_hand_in_only(tmp_path, monkeypatch):
+    def broken(data):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(intake, "parse_manifest", broken)
+    sub = read_submission(str(_honest_zip(tmp_path / "m.zip", [("manifest.json", json.dumps(GOOD))])))
+    _rejected(sub, "the grader could not read it (KeyError", "tell the course's maintainers")
 
 
 def test_read_class_gives_distinct_ids_notes_duplicates_and_refuses_a_typo(tmp_path):
