@@ -34,11 +34,14 @@ def _syntax_error(path: str, rel: str, task_id: str):
     try:
         compile(text, rel, "exec")
     except SyntaxError as err:
-        where = ""
+        where, shown = "", ""
         blocks = [b for b in fences.parse(text, rel) if b.task == task_id]
         for k, b in enumerate(blocks, start=1):
-            if err.lineno and b.begin < err.lineno - 1 <= b.end:
+            if err.lineno and b.begin < err.lineno - 1 < b.end:
                 where = f" (line {err.lineno - 1 - b.begin} of your block{f' {k}' if len(blocks) > 1 else ''})"
+                shown = text.splitlines()[err.lineno - 1].strip()
+        if err.lineno and not where:  # found after the block: the line there is not the student's to see
+            where = " (after your block: look at its last lines, their brackets and indentation)"
         return (f"{task_id}: your code does not compile: {type(err).__name__} in {rel}, line {err.lineno}{where}: "
-                f"{err.msg}\n    {text.splitlines()[err.lineno - 1].strip() if err.lineno else ''}")
+                f"{err.msg}" + (f"\n    {shown}" if shown else ""))
     return None

@@ -157,3 +157,20 @@ def test_a_graded_block_that_shows_another_tasks_reference_and_its_path_leaks_ne
     for line in _reference_lines("conv.im2col"):
         if len(normalize(line)) > 10:
             assert normalize(line) not in " ".join(feedback.split()), line
+
+
+def test_a_syntax_error_found_after_the_block_shows_no_line_of_the_file(tmp_path):
+    """The compiler may name a line after the student's block (an `if` left without a body):
+    that line is the tree's, not the student's, and is not printed."""
+    from minigrad_course.trees import _syntax_error
+
+    rel = "minigrad/functional/crop.py"
+    text = fences.rewrite((ROOT / rel).read_text(), rel, {"crop.backward": [["        if g is None:\n"]]})
+    path = tmp_path / "crop.py"
+    path.write_text(text)
+    report = _syntax_error(str(path), rel, "crop.backward")
+    assert "after your block" in report and "\n" not in report, report
+    inside = fences.rewrite((ROOT / rel).read_text(), rel, {"crop.backward": [["        dx = (g\n", "        return dx\n"]]})
+    path.write_text(inside)
+    report = _syntax_error(str(path), rel, "crop.backward")
+    assert "of your block" in report and report.splitlines()[1].strip() in ("dx = (g", "return dx"), report
