@@ -329,10 +329,15 @@ def collect(io_dir: str, cases) -> list:
         if data is not None:
             budget -= len(data)
             try:
+                with zipfile.ZipFile(io.BytesIO(data)) as z:  # what it inflates to, before inflating it
+                    inflated = sum(info.file_size for info in z.infolist())
+                if inflated > budget:
+                    raise ValueError(f"it inflates to {inflated} bytes")
+                budget -= inflated
                 with np.load(io.BytesIO(data), allow_pickle=False) as z:
                     out.append(CaseOutput({n: z[n] for n in z.files}))
                 continue
-            except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
+            except (ValueError, OSError, zipfile.BadZipFile, EOFError, MemoryError, KeyError) as err:
                 out.append(CaseOutput(None, f"its output could not be read ({type(err).__name__})"))
                 continue
         err = _read_regular(base + ".err", 4096)
@@ -378,6 +383,8 @@ def compare(case_: Case, got: CaseOutput, expected: CaseOutput) -> str:
         return f"{missing[0]}: missing from the result"
     for name, want in expected.arrays.items():
         have = got.arrays[name]
+        if have.dtype.kind not in "biufc":
+            return f"{name}: dtype {have.dtype}, expected {want.dtype}"
         if have.shape != want.shape:
             return f"{name}: shape {have.shape}, expected {want.shape}"
         if have.dtype != want.dtype and not (have.dtype.kind in "iub" and want.dtype.kind in "iub"):

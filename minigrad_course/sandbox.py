@@ -3,8 +3,8 @@ instructor chooses one, or (only with an explicit unsafe flag) none.
 
 What a bubblewrap run gets (``run``):
 
-- its own mount namespace: the system (/usr, /etc, the Python installation and the venv's
-  site-packages) read-only, the grading tree at /grading and the run's exchange folder at /io
+- its own mount namespace: the system (/usr, the loader's files of /etc, the Python
+  installation and the venv's site-packages) read-only, the grading tree at /grading and the run's exchange folder at /io
   writable, a private /tmp, and nothing else: not the instructor's tree (so not the editable
   install's source, whatever ``direct_url.json`` or ``__editable__`` finders name), not the home
   folder, not another run's folders; PyTorch's package folder is replaced by a stub that refuses
@@ -48,6 +48,12 @@ _LAUNCH = (
     "if fsize: resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))\n"
     "os.execv(sys.argv[5], sys.argv[5:])\n"
 )
+
+
+#: the files of /etc a run may read (the dynamic loader's cache and configuration, the
+#: alternatives links that point at system libraries, time zone, users and groups)
+ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime",
+             "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/mime.types")
 
 
 class SandboxError(RuntimeError):
@@ -102,7 +108,7 @@ def _system_binds(hide=()):
     import site
 
     prefixes = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)}
-    wanted = [p for p in ("/usr", "/etc", "/opt/conda") if os.path.isdir(p)] + sorted(prefixes)
+    wanted = [p for p in ("/usr", "/opt/conda") if os.path.isdir(p)] + sorted(prefixes)
     for q in [*sys.path, *site.getsitepackages()]:
         q = os.path.realpath(q) if q else ""
         if os.path.isdir(q) and (os.path.basename(q) in ("site-packages", "dist-packages")
@@ -173,6 +179,8 @@ class Sandbox:
                 cmd += ["--symlink", os.path.relpath(target, "/"), "/" + link]
             elif os.path.isdir("/" + link) and "/" + link not in binds:
                 cmd += ["--ro-bind", "/" + link, "/" + link]
+        for f in ETC_FILES:  # what the loader and Python read of /etc, not all of it (no /etc/shadow)
+            cmd += ["--ro-bind-try", f, f]
         for h in self.hide:  # an instructor's tree or home that lies under a bound folder
             h = os.path.realpath(h)
             if any(h.startswith(b + os.sep) for b in binds):
@@ -229,7 +237,7 @@ class Sandbox:
                     _chown_tree(root, user)
         launcher = [sys.executable, "-I", "-S", "-c", _LAUNCH,
                     str(limits.memory_bytes if self.kind not in ("docker", "podman") else 0),
-                    str(limits.cpu_seconds), str(limits.processes if user is not None else 0),
+                    str(limits.cpu_seconds), str(_process_limit(limits.processes, user)),
                     str(limits.output_bytes)]
         full = launcher + cmd
         cwd = tree if self.kind in ("none", "user") else io_dir
@@ -263,6 +271,21 @@ def _outside(arg: str, tree: str, io_dir: str) -> str:
         if arg == inside or arg.startswith(inside + "/"):
             return outside + arg[len(inside):]
     return arg
+
+
+def _process_limit(extra: int, user) -> int:
+    """RLIMIT_NPROC counts every process of the real uid: the run may start ``extra`` more than
+    that uid has now. 0 (none) when the run's processes belong to root, whom the kernel exempts."""
+    uid = os.getuid() if user is None else user
+    if uid == 0:
+        return 0
+    mine = 0
+    for pid in os.listdir("/proc"):
+        try:
+            mine += pid.isdigit() and os.stat(f"/proc/{pid}").st_uid == uid
+        except OSError:
+            pass
+    return mine + extra
 
 
 def _host_env():

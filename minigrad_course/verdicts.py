@@ -63,7 +63,10 @@ def judge(task, result: TaskResult, cases, got, expected, compare, timed_out: bo
     informative first; hidden cases give only their name and outcome."""
     failing = []
     for c, g, e in zip(cases, got, expected):
-        reason = compare(c, g, e)
+        try:
+            reason = compare(c, g, e)
+        except (ValueError, TypeError, MemoryError) as err:  # whatever arrays it handed out: never the grader's end
+            reason = f"its result could not be compared ({type(err).__name__})"
         if reason and g.arrays is None and not g.error and timed_out:
             reason = f"not run: the task's time limit of {time_limit:g} s ran out"
         ok = not reason

@@ -119,6 +119,14 @@ _body = _src.split("# BEGIN" + " TASK crop.backward")[1].split("# END" + " TASK"
 exec("def _f(self, g):\\n" + "\\n".join("    " + l.strip() for l in _body.splitlines() if l.strip()), globals(), _ns)
 return _ns["_f"](self, g)
 """,
+        # an output that inflates to 512 MiB in the grader (a zip bomb handed out), then a hard exit
+        "output_bomb": """\
+import numpy as _np, os as _os
+_os.makedirs("/io/out", exist_ok=True)
+for _k in range(4):
+    _np.savez_compressed(f"/io/out/{_k}.npz", out=_np.zeros(1 << 26), grad_x=_np.zeros(1 << 26))
+_os._exit(0)
+""",
         "memory_hog": "import numpy as _np\n_hog = _np.ones(20 * 10**9 // 8)\n" + HONEST,
         "flood": "import sys as _s\nfor _ in range(200):\n    _s.stdout.write('x' * (1 << 20))\n" + HONEST,
     }
@@ -183,9 +191,10 @@ def test_attacks_earn_nothing_harm_no_one_and_leave_nothing_behind(reference, tm
     assert results["wrong"].points == 0
     assert "grad_x" in results["wrong"].report and "got 0, expected" in results["wrong"].report
     assert results["saboteur"].points == full, results["saboteur"].report  # correct code, its sabotage harmless
-    for cheat in ("forger", "finder", "memory_hog", "symlinked"):
+    for cheat in ("forger", "finder", "memory_hog", "symlinked", "output_bomb"):
         assert results[cheat].points == results["wrong"].points == 0, (cheat, results[cheat].status)
     assert "MemoryError" in results["memory_hog"].report
+    assert "could not be read" in results["output_bomb"].report
     assert "ImportError" in results["finder"].report or "ModuleNotFoundError" in results["finder"].report
     assert results["flood"].points in (0, full)  # its output is cut off at the limit; it harms no one
     # nothing left running, nothing written outside the sandboxes
@@ -216,6 +225,7 @@ try:
     socket.create_connection(("1.1.1.1", 53), timeout=2); seen["net"] = True
 except OSError:
     seen["net"] = False
+seen["shadow"] = os.path.exists("/etc/shadow")
 seen["pid1"] = len([p for p in os.listdir("/proc") if p.isdigit()]) < 10
 seen["uid"] = os.getuid()
 try:
@@ -232,7 +242,7 @@ open("/io/seen.txt", "w").write(repr(seen))
     out = box.run(str(tree), str(io_dir), [sys.executable, "-c", probe], {}, Limits(wall_seconds=60), slot=3)
     assert out.returncode == 0, out.log
     seen = eval((io_dir / "seen.txt").read_text())  # our own file, written by our own probe
-    assert seen == {"tree": False, "home": False, "net": False, "pid1": True, "uid": 65534, "torch": False,
+    assert seen == {"tree": False, "home": False, "net": False, "shadow": False, "pid1": True, "uid": 65534, "torch": False,
                     "venv_writable": False}, seen
     assert _attack_processes() == []
 
