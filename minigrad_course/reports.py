@@ -89,7 +89,7 @@ def reference_secrets(reference: str, course: Course) -> Secrets:
         per_task[t] = frozenset(_secret_lines(ln for b in blocks if b.task == t for ln in b.body))
     lines, names = hidden_source(reference, course.hidden_marker)
     return Secrets(per_task, frozenset(_secret_lines(lines)), frozenset(names),
-                   (os.path.abspath(reference), "/grading", "/io", tempfile.gettempdir()))
+                   (os.path.abspath(reference), "/grading", "/io"))
 
 
 def relative_paths(text: str, roots=()) -> str:
