@@ -154,9 +154,9 @@ block of code in the real source, fenced like this:
 ```
 
 Replace the `raise` with your code. **Only the code between a task's fences is graded**: the
-grader copies those lines into its own copy of the project and runs its own tests on them, so
-anything you change outside the fences (other code, the tests, `conftest.py`, `pyproject.toml`)
-is ignored. Keep the fences exactly as they are, and put any helper you need inside the block.
+grader copies those lines into its own copy of the project and runs them on its grading cases
+(inputs it feeds your code, outputs it compares with the reference's), so anything you change
+outside the fences (other code, the tests, `conftest.py`, `pyproject.toml`) is ignored. Keep the fences exactly as they are, and put any helper you need inside the block.
 Some tasks have several blocks (all of them belong to the task).
 
 Write array code that runs on any device: take the array module from an input
@@ -166,16 +166,18 @@ device-parametrised case on a strict stand-in GPU that refuses NumPy conversions
 
 ## The tasks, in order
 
-Do them in this order: each task's tests also run the tasks it lists as prerequisites. The
-tutorial notebook of each task explains it and has "your turn" cells that check your code.
+Do them in this order: each task's tests in `tests/` also run the tasks it lists as
+prerequisites. The tutorial notebook of each task explains it and has "your turn" cells that
+check your code.
 
 | # | task | status | where (file: what you write) | prerequisites | notebook | points |
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 Points handed out so far: {total:g}. A task's points are shared out by the fraction of its
-tests that pass{'' if not any(course.tasks[t].all_or_nothing for t in handed_out) else ' (tasks marked all-or-nothing in the course file score only when every test passes)'}.
-The grader also runs hidden tests that are not in your copy.
+grading cases that pass{'' if not any(course.tasks[t].all_or_nothing for t in handed_out) else ' (tasks marked all-or-nothing in the course file score only when every case passes)'}.
+`check` runs the visible cases exactly as the grader does; the grader also runs hidden cases
+that are not in your copy (your feedback names them and, after the due date, says how many passed).
 
 {what_works(course, handed_out, reveal)}
 ## Set up
@@ -187,9 +189,9 @@ python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[dev]"
 ## Check your work
 
 ```bash
-{CHECK}                      # every task: the same table the grader prints
+{CHECK}                      # every task: the grader's table for the visible cases
 {CHECK} conv.im2col          # one task (or several)
-python -m pytest -m conv_im2col     # that task's tests, with pytest's full output
+python -m pytest -m conv_im2col     # that task's tests in tests/, with pytest's full output
 jupyter lab tutorials/              # the notebooks (pip install jupyterlab)
 ```
 
