@@ -147,7 +147,7 @@ def base_id(name: str) -> str:
 
 
 def submission_name(path: str) -> str:
-    name = os.path.basename(os.path.normpath(path))
+    name = os.path.basename(os.path.abspath(path))
     return name[:-4] if name.lower().endswith(".zip") and not os.path.isdir(path) else name
 
 
@@ -181,7 +181,7 @@ def read_class(paths, limits: Limits = LIMITS) -> list:
     for group in by_name.values():
         if len(group) > 1:
             for s in group:
-                others = ", ".join(printable(os.path.basename(os.path.normpath(o.path))) for o in group if o is not s)
+                others = ", ".join(printable(os.path.basename(os.path.abspath(o.path))) for o in group if o is not s)
                 s.notes.append(f"another hand-in has the same name ({others}); graded separately as {s.id}")
     return subs
 
@@ -192,7 +192,7 @@ def read_submission(path: str, ident: str | None = None, limits: Limits = LIMITS
     if not os.path.lexists(path):
         raise FileNotFoundError(f"grade: no such submission: {printable(path)}")
     try:
-        _check_name(os.path.basename(os.path.normpath(path)), "the submission's name")
+        _check_name(os.path.basename(os.path.abspath(path)), "the submission's name")
         if os.path.islink(path):
             raise Rejected("the submission is a symbolic link; hand in the files themselves")
         files = {}

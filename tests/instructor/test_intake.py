@@ -408,3 +408,10 @@ def test_a_class_of_malformed_files_grades_to_completion_with_a_row_each(tmp_pat
     for ident in ("ivan-2", "ivan"):  # honest zips of the stub: graded, not rejected
         feedback = (tmp_path / "out" / ident / "feedback.md").read_text()
         assert "rejected" not in feedback and "still the stub" in feedback
+
+
+def test_a_copy_graded_as_dot_keeps_its_folders_name(tmp_path, monkeypatch):
+    (tmp_path / "carol" / "minigrad" / "functional").mkdir(parents=True)
+    (tmp_path / "carol" / CROP).write_text(CROP_BLOCK)
+    monkeypatch.chdir(tmp_path / "carol")
+    assert [s.id for s in read_class([".", "./"])] == ["carol", "carol~2"]
