@@ -13,22 +13,28 @@ Visible cases are listed here (students read them; their expected values ship wi
 copy as ``minigrad_course/expected/<task>.npz`` so ``check`` scores them exactly as ``grade``
 does). Hidden cases live in the reference tree's ``tests/hidden/cases.py`` (never copied to
 students, never inside a sandbox): a module with ``CASES = [case(...), ...]`` written with the
-same ``case`` function, each with ``hidden=True`` and a name the instructor chooses; feedback
-shows their names and how many passed, nothing more.
+same ``case`` function (marked hidden when loaded), each with a name the instructor chooses;
+feedback shows their names and how many passed, nothing more.
 
-How to add a task's cases (e.g. a new backward):
+How to add a task's cases (e.g. a week-5 batch-norm, bilinear-upsample or Dice-loss backward,
+or a U-Net-family forward, ported from its pytest-marked tests):
 1. In ``probe.py`` write ``drive_<name>(params, arrays) -> dict of arrays`` that builds the
-   inputs as tensors, calls the public function, runs backward with the upstream gradient
-   ``arrays["g"]`` (``_backward``) and returns outputs and gradients (``_g`` gives NaN for a
-   gradient that backward left as None, so a lost gradient fails).
-2. Here, add ``case(task, name, driver, params, make=lambda r: {...})`` entries to ``CASES``:
-   ``params`` is JSON (shapes, strides, flags), ``make(rng)`` returns the input arrays (use
-   ``r.standard_normal`` / ``r.integers``; float64 unless the case is about float32). Pick
-   cases that catch the typical mistakes (offsets, padding, ties, broadcasting, lost
-   gradients) and give each a name that says what it probes.
-3. ``python -m minigrad_course expected`` rewrites ``minigrad_course/expected/`` from the
-   reference tree (commit the result); ``tests/instructor/test_grader_attacks.py`` checks
-   they are current.
+   inputs as tensors (``_t``), calls the public function, runs backward with the upstream
+   gradient through ``_backward(out, arrays["g"])`` (``out.backward(g)``: no other task's op such
+   as Mul in the way, so ``check`` is not "blocked" by an unrelated stub) and returns outputs and
+   gradients (``_g`` gives NaN for a gradient that backward left as None, so a lost gradient
+   fails). A module with parameters: load them from arrays ``p0, p1, ...`` (``_load_parameters``),
+   and return the input gradients too. The probe may import only NumPy and the tree.
+2. Here, add ``case(task, name, driver, params, make=lambda r: {...}, rtol=..., atol=...)``
+   entries to ``CASES``: ``params`` is JSON (shapes, strides, flags), ``make(rng)`` returns the
+   input arrays (``_n(r, *shape)`` for normal draws, ``r.integers`` for labels and ties; float64
+   unless the case is about float32, whose tolerance is then ~1e-5). Pick cases that catch the
+   usual mistakes (offsets, padding, ties, broadcasting, a lost gradient, a missed term) and name
+   each for what it probes: the name is what a student reads beside the first mismatch.
+3. ``python -m minigrad_course expected TASK`` writes ``minigrad_course/expected/TASK.npz``
+   from the reference tree (commit it); ``tests/instructor/test_grader_attacks.py`` fails while
+   it is stale. Hidden cases: the same ``case(...)`` calls in the reference tree's
+   ``tests/hidden/cases.py`` (``CASES = [...]``), named as students may read.
 """
 from __future__ import annotations
 

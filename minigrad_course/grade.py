@@ -141,6 +141,10 @@ def grade(reference: str, submissions, tasks=None, release=None, jobs=None, run_
         tasks = course.tasks_of(release)
     else:
         tasks = list(course.tasks)
+    uncovered = [t for t in tasks if not case_mod.visible_cases(t) and not case_mod.hidden_cases(reference, t)]
+    if uncovered:
+        raise GradingError(f"grade: no grading cases for {', '.join(uncovered)}: add them to minigrad_course/cases.py "
+                           "(its docstring says how)")
     subs = read_class(submissions)  # distinct ids; a malformed hand-in comes back rejected, never raises
     jobs = jobs or max(1, min(os.cpu_count() or 1, 4))
     secrets = reference_secrets(reference, course)
