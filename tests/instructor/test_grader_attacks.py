@@ -258,6 +258,28 @@ def test_grading_refuses_without_a_sandbox_unless_told_and_then_says_so():
     assert "UNSAFE" in Sandbox("none").describe() and "NO NAMESPACE" in Sandbox("user").describe()
 
 
+def test_unsafe_grading_says_so_in_every_report(tmp_path):
+    from minigrad_course.reports import feedback_markdown, gradescope_json, table
+    from minigrad_course.config import load_course
+
+    sub = _submission(tmp_path / "alice", HONEST)
+    (result,) = grade(str(ROOT), [str(sub)], tasks=[TASK], sandbox="none", unsafe_no_sandbox=True)
+    assert result.tasks[TASK].points == result.tasks[TASK].max_points
+    for text in (table(result), feedback_markdown(result), gradescope_json(result, load_course(str(ROOT)))["output"]):
+        assert "UNSAFE: NO SANDBOX" in text
+
+
+def test_a_container_run_has_no_network_and_limits():
+    box = Sandbox("docker", "docker", image="course-image")
+    argv = box._container_argv("/t", "/i", ["python3", "/grading/_course_probe.py", "/io"], {"A": "1"},
+                               Limits(memory_bytes=1 << 30, processes=64), "name")
+    text = " ".join(argv)
+    for flag in ("--network none", "--read-only", f"--memory {1 << 30}", "--pids-limit 64", "--user 65534:65534",
+                 "--cap-drop ALL", "-v /t:/grading", "-v /i:/io", "--rm"):
+        assert flag in text, flag
+    assert argv[-4:] == ["course-image", "python3", "/grading/_course_probe.py", "/io"]
+
+
 def test_shipped_expected_values_are_the_references():
     """minigrad_course/expected/ (what check compares with) matches the reference tree."""
     all_cases = list(cases.CASES)
