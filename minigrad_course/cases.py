@@ -437,6 +437,7 @@ def expected_outputs(sandbox, reference_tree: str, task: str, cases, limits) -> 
     key = (tree_key(reference_tree, task), tuple(c.key for c in cases))
     if key not in _cache:
         with tempfile.TemporaryDirectory(prefix="minigrad-expected-") as tmp:
+            os.chmod(tmp, 0o711)  # a run with its own uid passes through (and lists nothing)
             tree = os.path.join(tmp, "tree")
             shutil.copytree(reference_tree, tree, ignore=shutil.ignore_patterns("__pycache__"))
             outs, outcome = run_probe(sandbox, tree, os.path.join(tmp, "io"), cases, limits)

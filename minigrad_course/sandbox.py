@@ -170,6 +170,8 @@ class Sandbox:
     def _bwrap_argv(self, tree: str, io_dir: str, argv, env: dict, inner_uid: int):
         cmd = [self.tool, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                "--uid", str(inner_uid), "--gid", str(inner_uid)]
+        # a private /tmp first, so that a Python installed under /tmp is bound over it, not hidden by it
+        cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         binds = _system_binds(self.hide)
         for b in binds:
             cmd += ["--ro-bind", b, b]
@@ -188,7 +190,7 @@ class Sandbox:
         torch_dir = _package_dir("torch")
         if torch_dir and self.stub_dir:
             cmd += ["--ro-bind", self.stub_dir, torch_dir]
-        cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", tree, "/grading",
+        cmd += ["--bind", tree, "/grading",
                 "--bind", io_dir, "/io", "--chdir", "/grading", "--clearenv"]
         for k, v in env.items():
             cmd += ["--setenv", k, v]
@@ -371,6 +373,9 @@ def find(kind: str = "auto", image: str = "", unsafe: bool = False, hide=()) -> 
     if kind == "user":
         if os.geteuid() != 0:
             raise SandboxError("--sandbox user: needs the grader to run as root (it drops each run to its own uid)")
+        if not _world_readable(sys.executable):
+            raise SandboxError(f"--sandbox user: {sys.executable} is not readable by other users, so a run "
+                               "dropped to its own uid could not start Python")
         return Sandbox("user")
     if not unsafe:
         raise SandboxError("--sandbox none: pass --unsafe-no-sandbox as well to run student code unsandboxed")

@@ -11,6 +11,7 @@ import shutil
 import site
 import subprocess
 import sys
+import tempfile
 import uuid
 
 import numpy as np
@@ -99,8 +100,9 @@ _os._exit(0)
         # the editable finder), or PyTorch computing the answer
         "finder": f"""\
 import glob as _glob, json as _json, os as _os, sys as _sys
-_roots = [{str(ROOT)!r}, {reference!r}, _os.path.dirname(_os.path.dirname(_os.path.realpath(_sys.executable)))]
-for _p in _glob.glob(_os.path.join(_os.path.dirname(_os.__file__), "..", "**", "direct_url.json"), recursive=True):
+_roots = [{str(ROOT)!r}, {reference!r}, _os.path.dirname(_sys.executable) + "/../.."]
+import site as _site
+for _p in [q for sp in _site.getsitepackages() for q in _glob.glob(sp + "/*.dist-info/direct_url.json")]:
     try:
         _roots.append(_json.load(open(_p))["url"].replace("file://", ""))
     except Exception:
@@ -209,9 +211,11 @@ def test_attacks_earn_nothing_harm_no_one_and_leave_nothing_behind(reference, tm
     assert "unbatched" not in results["wrong"].report
 
 
-def test_the_sandbox_isolates_a_run(tmp_path):
+def test_the_sandbox_isolates_a_run():
     """What a run sees: no instructor tree, no home, no network, its own PIDs; what it leaves: nothing."""
     box = find("auto", hide=[str(ROOT)])
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="minigrad-isolation-"))  # as grade's own folders:
+    os.chmod(tmp_path, 0o711)  # a run with its own uid passes through (pytest's tmp_path is private)
     box.prepare(str(tmp_path))
     tree, io_dir = tmp_path / "tree", tmp_path / "io"
     tree.mkdir()
@@ -245,6 +249,7 @@ open("/io/seen.txt", "w").write(repr(seen))
     assert seen == {"tree": False, "home": False, "net": False, "shadow": False, "pid1": True, "uid": 65534, "torch": False,
                     "venv_writable": False}, seen
     assert _attack_processes() == []
+    shutil.rmtree(tmp_path)
 
 
 def test_grading_refuses_without_a_sandbox_unless_told_and_then_says_so():
@@ -283,7 +288,7 @@ def test_a_container_run_has_no_network_and_limits():
 def test_shipped_expected_values_are_the_references():
     """minigrad_course/expected/ (what check compares with) matches the reference tree."""
     all_cases = list(cases.CASES)
-    with __import__("tempfile").TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         got, outcome = cases.run_probe(Sandbox("none"), str(ROOT), os.path.join(tmp, "io"), all_cases,
                                        Limits(wall_seconds=300, memory_bytes=0), copy_probe=False)
     for task in sorted(cases.tasks_with_cases()):
