@@ -287,7 +287,10 @@ def test_reference_and_textbook_earn_full_marks_and_stubs_earn_nothing_with_thei
     """The whole class run of the CI proof: reference, textbook, all stubs (run, not skipped),
     and one-task-only submissions; one grade() call shares the collection."""
     only = list(TASKS)
-    subs = {"reference": str(ROOT), "textbook": str(TEXTBOOK), "stubs": str(stub_copy)}
+    reference = tmp_path / "reference"  # the reference's code as a hand-in (the tree itself also holds
+    for part in ("minigrad", "unet"):    # the textbook: two copies, which intake rightly refuses)
+        shutil.copytree(ROOT / part, reference / part, ignore=shutil.ignore_patterns("__pycache__"))
+    subs = {"reference": str(reference), "textbook": str(TEXTBOOK), "stubs": str(stub_copy)}
     for t in only:
         subs[f"only-{t}"] = str(_copy_with(stub_copy, tmp_path / f"only-{t}", solved=[t]))
     by = dict(zip(subs, grade(str(ROOT), list(subs.values()), jobs=2, cost=False)))  # in the order given
