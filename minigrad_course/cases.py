@@ -361,7 +361,9 @@ def run_probe(sandbox, tree: str, io_dir: str, cases, limits, slot: int = 0, cop
         shutil.copy(os.path.join(HERE, "probe.py"), os.path.join(tree, "_course_probe.py"))
     else:
         probe = os.path.join(HERE, "probe.py")
-    env = {"PYTHONPATH": "/grading", "PYTHONHASHSEED": "0", "PYTHONSAFEPATH": "1"}
+    # each case gets a share of the wall limit (at least 10 s), so one endless case costs only itself
+    per_case = max(10.0, limits.wall_seconds / max(len(cases), 1) * 2) if limits.wall_seconds else 0
+    env = {"PYTHONPATH": "/grading", "PYTHONHASHSEED": "0", "PYTHONSAFEPATH": "1", "CASE_SECONDS": f"{per_case:g}"}
     python = "python3" if sandbox.kind in ("docker", "podman") else _python()
     outcome = sandbox.run(tree, io_dir, [python, probe, "/io"], env, limits, slot)
     return collect(io_dir, cases), outcome

@@ -227,19 +227,36 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {str(err)[:300]}{where}".replace("\n", " ")
 
 
+class CaseTimeLimit(BaseException):
+    """A BaseException, so that the student's ``except Exception`` does not swallow it."""
+
+
+def _on_alarm(signum, frame):
+    raise CaseTimeLimit(f"this case ran longer than its time limit of {os.environ.get('CASE_SECONDS')} s "
+                        "(an endless loop?)")
+
+
 def main(io_dir: str):
+    import signal
+
     with open(os.path.join(io_dir, "cases.json"), encoding="utf-8") as f:
         cases = json.load(f)
     with np.load(os.path.join(io_dir, "inputs.npz"), allow_pickle=False) as z:
         inputs = {k: z[k] for k in z.files}
     out_dir = os.path.join(io_dir, "out")
     os.makedirs(out_dir, exist_ok=True)
+    limit = float(os.environ.get("CASE_SECONDS", "0") or 0)
     for k, case in enumerate(cases):
         arrays = {name.split("/", 1)[1]: v for name, v in inputs.items() if name.split("/", 1)[0] == str(k)}
+        if limit:  # one endless case must not cost the others (the task's wall limit still holds)
+            signal.signal(signal.SIGALRM, _on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, limit)
         try:
             result = DRIVERS[case["driver"]](case["params"], arrays)
+            signal.setitimer(signal.ITIMER_REAL, 0)
             np.savez(os.path.join(out_dir, f"{k}.npz"), **{n: np.asarray(v) for n, v in result.items()})
         except BaseException as err:  # noqa: BLE001 - any failure of the student's code is this case's result
+            signal.setitimer(signal.ITIMER_REAL, 0)
             with open(os.path.join(out_dir, f"{k}.err"), "w", encoding="utf-8") as f:
                 f.write(_one_line(err))
             if isinstance(err, KeyboardInterrupt):

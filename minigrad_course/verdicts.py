@@ -93,6 +93,6 @@ def judge(task, result: TaskResult, cases, got, expected, compare, timed_out: bo
         result.status = f"{count - passed} of {count} cases failing"
         if hidden_failed and not failing:
             result.status = f"{len(hidden_failed)} hidden case(s) failing"
-        if timed_out:
+        if timed_out or any("time limit" in reason for _, reason in failing):
             result.status += " (time limit)"
     return result

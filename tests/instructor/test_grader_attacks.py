@@ -19,6 +19,7 @@ import pytest
 
 from minigrad_course import cases, fences
 from minigrad_course.check import check
+from minigrad_course.config import load_course
 from minigrad_course.grade import grade
 from minigrad_course.sandbox import Limits, Sandbox, SandboxError, find
 from minigrad_course.student import make_student
@@ -263,9 +264,28 @@ def test_grading_refuses_without_a_sandbox_unless_told_and_then_says_so():
     assert "UNSAFE" in Sandbox("none").describe() and "NO NAMESPACE" in Sandbox("user").describe()
 
 
+@pytest.mark.slow
+def test_an_endless_case_costs_only_itself(tmp_path):
+    """A block that loops on one input: that case fails by its own time limit, the others pass."""
+    from minigrad_course.trees import make_tree
+    from minigrad_course.verdicts import TaskResult, judge
+
+    sub = _submission(tmp_path / "sub", "if g.shape == (1, 1, 5, 6):\n    while True:\n        pass\n" + HONEST)
+    tree = make_tree(str(ROOT), str(tmp_path / "tree"))
+    shutil.copy(sub / FILE, pathlib.Path(tree) / FILE)
+    visible = cases.visible_cases(TASK)
+    limits = Limits(wall_seconds=20, memory_bytes=0)  # 13 s per case
+    got, outcome = cases.run_probe(Sandbox("none"), tree, str(tmp_path / "io"), visible, limits)
+    expected = cases.load_expected(TASK, visible)
+    r = judge(load_course(str(ROOT)).tasks[TASK], TaskResult(TASK, 5), visible, got, expected, cases.compare,
+              outcome.timed_out, limits.wall_seconds)
+    assert not outcome.timed_out and (r.passed, r.total) == (2, 3), r.report
+    assert "(1, 1, 5, 6) to [5, 6]: CaseTimeLimit: this case ran longer than its time limit" in r.report
+    assert r.status.endswith("(time limit)")
+
+
 def test_unsafe_grading_says_so_in_every_report(tmp_path):
     from minigrad_course.reports import feedback_markdown, gradescope_json, table
-    from minigrad_course.config import load_course
 
     sub = _submission(tmp_path / "alice", HONEST)
     (result,) = grade(str(ROOT), [str(sub)], tasks=[TASK], sandbox="none", unsafe_no_sandbox=True)
