@@ -156,6 +156,63 @@ def module_of(device: str):
 
 
 # --------------------------------------------------------------------------------------
+# dtype promotion: PyTorch's rules, not NumPy's
+# --------------------------------------------------------------------------------------
+def _category(dtype) -> int:
+    """bool 0 < integer 1 < floating 2 < complex 3."""
+    return {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}[np.dtype(dtype).kind]
+
+
+def _promote(a, b):
+    """torch.promote_types for two dtypes (None: absent): within a category NumPy's rule (int32 +
+    int64 -> int64, uint8 + int8 -> int16); across categories the higher one's dtype as it is
+    (int64 + float32 -> float32, where NumPy gives float64), a complex one widened to hold
+    the other's precision (complex64 + float64 -> complex128, as both libraries do)."""
+    if a is None or b is None:
+        return b if a is None else a
+    a, b = np.dtype(a), np.dtype(b)
+    if _category(a) == _category(b) or {_category(a), _category(b)} == {2, 3}:
+        return np.promote_types(a, b)
+    return a if _category(a) > _category(b) else b
+
+
+def _combine(higher, lower):
+    """A higher-priority group's dtype combined with a lower one's (PyTorch's
+    combine_categories): the lower group counts only when it is of a higher category."""
+    if higher is None or lower is None:
+        return lower if higher is None else higher
+    if _category(higher) >= 2 and _category(higher) >= _category(lower):
+        return higher
+    if _category(lower) == 3:  # a complex scalar/0-d value with a real tensor
+        return np.promote_types(higher, np.complex64) if _category(higher) == 2 else lower
+    if _category(higher) == 0 or _category(lower) >= 2:
+        return _promote(higher, lower)
+    return higher
+
+
+def result_type(*operands) -> np.dtype:
+    """The dtype PyTorch gives a binary op on these operands (arrays, NumPy scalars, Python numbers).
+
+    Three groups, in order of priority: arrays with dimensions, 0-d arrays, and numbers (a
+    Python or NumPy scalar, whose own width is ignored: a float is float32, an int int64, a
+    complex complex64). A lower group changes the result only when it is of a higher category
+    (bool < int < float < complex): float32 array + float64 0-d array or 2.5 -> float32,
+    int64 array + 2.5 -> float32, int64 array + float32 array -> float32, bool + bool -> bool.
+    NumPy would give float64 in several of these."""
+    groups = [None, None, None]
+    for x in operands:
+        if is_array(x) or isinstance(x, np.ndarray):
+            groups[0 if x.ndim else 1] = _promote(groups[0 if x.ndim else 1], x.dtype)
+        else:
+            kind = np.asarray(x).dtype.kind
+            if kind not in "biufc":
+                raise TypeError(f"expected an array or a number, got {type(x).__name__}")
+            scalar = {"b": np.bool_, "i": np.int64, "u": np.int64, "f": DEFAULT_DTYPE, "c": np.complex64}[kind]
+            groups[2] = _promote(groups[2], scalar)
+    return np.dtype(_combine(groups[0], _combine(groups[1], groups[2])))
+
+
+# --------------------------------------------------------------------------------------
 # Arrays and where they live
 # --------------------------------------------------------------------------------------
 def _device_name(a):
@@ -196,6 +253,16 @@ def to_numpy(a) -> np.ndarray:
     if source != "cpu":
         return _modules[source].asnumpy(a)
     return np.array(a, copy=True)
+
+
+def may_share_memory(a, b) -> bool:
+    """Whether the arrays ``a`` and ``b`` may overlap in memory (a view and its base do), by
+    their bounds, not element by element: cheap, and never False for arrays that do share.
+    False for non-arrays and for arrays of different devices."""
+    if not (is_array(a) and is_array(b)) or device_of(a) != device_of(b):
+        return False
+    test = getattr(array_module(a), "may_share_memory", None)
+    return bool(test(a, b)) if test is not None else False
 
 
 def synchronize(device: str = "cuda") -> None:

@@ -399,6 +399,11 @@ def matmul(a, b, out=None):
     return _function("matmul", np.matmul)(a, b, out=out)
 
 
+def may_share_memory(a, b, max_work=None):
+    """As CuPy: whether two device arrays' memory bounds overlap (a Python bool, no transfer)."""
+    return bool(np.may_share_memory(_unwrap(a, "may_share_memory()"), _unwrap(b, "may_share_memory()")))
+
+
 def take_along_axis(a, indices, axis):
     """As CuPy: out-of-range indices wrap around (NumPy raises IndexError)."""
     a_, i_ = _unwrap(a, "take_along_axis()"), _unwrap(indices, "take_along_axis()")
