@@ -124,7 +124,9 @@ def _binary(fn_cls, name, a, b, true_division=False, **options):
     # PyTorch's type promotion (int64 + float32 is float32; a Python float does not upcast a
     # float32 tensor): both operands are cast to the result's dtype first, so NumPy's own
     # promotion never comes into play and each input's gradient keeps that input's dtype
-    dtype = backend.result_type(*(x.data if isinstance(x, Tensor) else x for x in (a, b)))
+    # (a tensor's data may be a NumPy scalar, e.g. a full sum's: it counts as a 0-d tensor)
+    dtype = backend.result_type(*(np.asarray(x.data) if isinstance(x, Tensor) and not backend.is_array(x.data)
+                                  else x.data if isinstance(x, Tensor) else x for x in (a, b)))
     if true_division and dtype.kind in "biu":  # int / int is a float, as in PyTorch
         dtype = np.dtype(backend.DEFAULT_DTYPE)
     a, b = (cast(x, dtype) if isinstance(x, Tensor) else dtype.type(x) for x in (a, b))

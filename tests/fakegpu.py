@@ -462,7 +462,25 @@ class _Generator:
         return _wrap(np.asarray(self._rng.integers(low, high, size)))
 
 
-random = types.SimpleNamespace(default_rng=_Generator)
+class _RandomState:
+    """CuPy's RandomState: one generator, reseeded in place by ``seed`` (CuPy: cuRAND's
+    setPseudoRandomGeneratorSeed). ``created`` counts constructions, so a test can tell a
+    generator that is rebuilt from one that is reseeded."""
+
+    created = 0
+
+    def __init__(self, seed=None):
+        type(self).created += 1
+        self.seed(seed)
+
+    def seed(self, seed=None):
+        self._rng = np.random.default_rng(seed)
+
+    def random_sample(self, size=None, dtype=np.float64):
+        return _wrap(np.asarray(self._rng.random(size, dtype=dtype)))
+
+
+random = types.SimpleNamespace(default_rng=_Generator, RandomState=_RandomState)
 
 # dtypes and constants, as CuPy re-exports them
 float16, float32, float64, int8, int32, int64, uint8, intp, bool_ = (

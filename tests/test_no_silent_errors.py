@@ -353,3 +353,62 @@ def test_maximum_minimum_promote_as_pytorch(fn, torch):
     expected = getattr(torch, fn)(torch.from_numpy(i), torch.from_numpy(f))
     assert got.dtype == np.float32 and expected.dtype == torch.float32
     assert_close(got.data, expected)
+
+
+# ---- nan in a max-pool window propagates as in PyTorch ---------------------------------------------
+@pytest.mark.parametrize("cfg", [
+    dict(kernel_size=2),  # windows tile the input (the separable path)
+    dict(kernel_size=2, stride=1),  # overlapping windows
+    dict(kernel_size=3, stride=2, padding=1),
+    dict(kernel_size=2, dilation=2),
+    dict(kernel_size=3, stride=2, ceil_mode=True),
+])
+def test_max_pool_propagates_nan_as_pytorch(cfg, device, torch):
+    import minigrad.functional as F
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 2, 7, 8))
+    x[rng.random(x.shape) < 0.15] = np.nan  # some windows with one nan, some with several
+    x[0, 0, :2, :2] = np.nan
+    g = rng.standard_normal(torch.nn.functional.max_pool2d(torch.from_numpy(x), **cfg).shape)
+    xt = on_device(x, device)
+    y, indices = F.max_pool2d(xt, **cfg, return_indices=True)
+    y.backward(on_device(g, device, requires_grad=False).data)
+    tx = torch.tensor(x, requires_grad=True)
+    ty, tindices = torch.nn.functional.max_pool2d(tx, **cfg, return_indices=True)
+    ty.backward(torch.from_numpy(g))
+    assert np.isnan(ty.detach().numpy()).any()
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())  # nan where PyTorch has nan
+    np.testing.assert_array_equal(indices.numpy(), tindices.numpy())
+    assert_close(xt.grad, tx.grad, what="gradient to the nan's position")
+
+
+# ---- the GPU path, on the stand-in ----------------------------------------------------------------
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_unchecked_out_of_range_labels_wrap_in_forward_and_backward_alike(weighted, reduction, torch):
+    import minigrad.functional as F
+    from minigrad import backend
+
+    assert not backend.sync_checks_enabled("fakegpu")
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((4, 3, 2))
+    target = np.array([[0, 3], [-1, 2], [5, -100], [1, -2]])  # 3, 5 -> 0, 2; -1, -2 -> 2, 1; -100 ignored
+    weight = np.array([0.5, 2.0, 1.5]) if weighted else None
+    x = on_device(logits, "fakegpu")
+    kwargs = dict(weight=None if weight is None else on_device(weight, "fakegpu", False), reduction=reduction)
+    loss = F.cross_entropy(x, on_device(target, "fakegpu", False).data, **kwargs)
+    g = rng.standard_normal(loss.shape)
+    loss.backward(on_device(g, "fakegpu", False).data)
+    # the same loss with the labels wrapped explicitly, in PyTorch
+    wrapped = np.where(target == -100, -100, target % 3)
+    tx = torch.tensor(logits, requires_grad=True)
+    tl = torch.nn.functional.cross_entropy(tx, torch.from_numpy(wrapped),
+                                           weight=None if weight is None else torch.from_numpy(weight),
+                                           reduction=reduction)
+    tl.backward(torch.from_numpy(np.asarray(g)))
+    assert_close(loss.data, tl, rtol=1e-9, what="loss")
+    assert_close(x.grad, tx.grad, rtol=1e-9, what="gradient of the loss reported")
+    # on the CPU the same labels are an error, not a wrap
+    with pytest.raises(ValueError, match=r"target holds class 5, expected classes in \[0, 2\]"):
+        F.cross_entropy(mg.tensor(logits), target, reduction=reduction)
