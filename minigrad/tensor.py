@@ -149,15 +149,17 @@ class Function:
 
     def _check_input_grads(self, input_grads):
         """Each gradient backward returns must match its input: one per input (trailing inputs
-        that need no gradient may be left out), and each (when not None) an array of the
-        input's shape, dtype and device."""
+        that need no gradient may be left out, and extra trailing Nones, e.g. for options, are
+        ignored), and each (when not None) an array of the input's shape, dtype and device."""
         name = type(self).__name__
         wanted = [i for i, need in enumerate(self.needs_input_grad) if need]
-        if len(input_grads) > len(self.parents) or (wanted and len(input_grads) <= wanted[-1]):
+        extra = input_grads[len(self.parents):]
+        if any(g is not None for g in extra) or (wanted and len(input_grads) <= wanted[-1]):
             raise RuntimeError(
                 f"backward of {name} returned {len(input_grads)} gradient(s), expected {len(self.parents)} "
                 "(one per input, None where an input needs none; trailing non-tensor inputs may be left out)"
             )
+        input_grads = input_grads[:len(self.parents)]
         checked = []
         for i, (meta, grad) in enumerate(zip(self.input_meta, input_grads)):
             if grad is None or meta is None or not self.needs_input_grad[i]:
