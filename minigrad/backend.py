@@ -244,6 +244,13 @@ def result_type(*operands) -> np.dtype:
     (bool < int < float < complex): float32 array + float64 0-d array or 2.5 -> float32,
     int64 array + 2.5 -> float32, int64 array + float32 array -> float32, bool + bool -> bool.
     NumPy would give float64 in several of these."""
+    if len(operands) == 2:  # the common cases, decided without the general rule
+        a, b = operands
+        if is_array(a) and is_array(b) and a.dtype == b.dtype:
+            return a.dtype
+        for x, y in ((a, b), (b, a)):
+            if is_array(x) and x.dtype.kind == "f" and type(y) in (int, float):
+                return x.dtype  # a Python number never upcasts a floating-point tensor
     groups = [None, None, None]
     for x in operands:
         if is_array(x) or isinstance(x, np.ndarray):
@@ -304,6 +311,8 @@ def may_share_memory(a, b) -> bool:
     """Whether the arrays ``a`` and ``b`` may overlap in memory (a view and its base do), by
     their bounds, not element by element: cheap, and never False for arrays that do share.
     False for non-arrays and for arrays of different devices."""
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        return bool(np.may_share_memory(a, b))
     if not (is_array(a) and is_array(b)) or device_of(a) != device_of(b):
         return False
     test = getattr(array_module(a), "may_share_memory", None)
