@@ -81,6 +81,8 @@ def _predict(args):
         raise ValueError(f"--out '{args.out}' is a file, not a folder")
     _check_device(args.device)
     model, _ = model_from_checkpoint(args.checkpoint, device=args.device)
+    if args.tile is not None:
+        model.check_input_size(args.tile, "--tile")
     os.makedirs(args.out, exist_ok=True)
     done = set()
     for path, stem in zip(tqdm(args.images, desc="unet predict", unit="image", disable=args.quiet), stems):
