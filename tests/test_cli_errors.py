@@ -144,7 +144,7 @@ def test_runtime_failures_are_one_line(tmp_path, capsys, monkeypatch):
 def test_device_cuda_without_a_gpu_says_why(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(mg.backend, "gpu_available", lambda: False)
     monkeypatch.setattr(mg.backend, "gpu_unavailable_reason", lambda: "the driver is too old", raising=False)
-    fails_with(capsys, ["train", *TINY, "--device", "cuda", "--out", str(tmp_path / "r")], "--device cuda",
+    fails_with(capsys, ["train", *TINY, "--device", "cuda", "--out", str(tmp_path / "r")], "device='cuda' was asked for",
                "the driver is too old", "--device cpu")
     fails_with(capsys, ["predict", "--checkpoint", "x.npz", "--device", "cuda", "--out", str(tmp_path / "p"),
                         __file__], "the driver is too old")

@@ -17,8 +17,8 @@ def _check_device(device: str) -> None:
     if mg.backend.gpu_available():
         return
     why = getattr(mg.backend, "gpu_unavailable_reason", lambda: None)()
-    raise RuntimeError(f"--device cuda: no usable GPU ({why or 'CuPy is not installed or found no CUDA device'}); "
-                       f"use --device cpu")
+    raise RuntimeError(f"device='cuda' was asked for, but no usable GPU was found: "
+                       f"{why or 'CuPy is not installed, or found no CUDA device that runs a kernel'} (use --device cpu)")
 
 
 def _train(args):

@@ -66,7 +66,7 @@ RESUMABLE_CHANGES = {
 }
 
 _CHOICES = {"optimizer": ("sgd", "adam"), "lr_schedule": ("cosine", "constant"), "padding": ("valid", "same"),
-            "mask_kind": ("instance", "class"), "device": ("cpu", "cuda")}
+            "mask_kind": ("instance", "class")}
 
 
 def flag(name: str) -> str:
@@ -101,6 +101,8 @@ def check_config(cfg: TrainConfig) -> None:
     for name, (ok, expected) in ranges.items():
         if not ok:
             raise ValueError(f"{flag(name)} must be {expected}, got {getattr(cfg, name)}")
+    if cfg.device.split(":")[0] not in mg.backend.devices():
+        raise ValueError(f"--device must be one of {', '.join(mg.backend.devices())}; got {cfg.device!r}")
     if not cfg.data:
         raise ValueError("--data must be nuclei, synthetic or a folder, got an empty string")
     if not cfg.out:
@@ -225,12 +227,10 @@ def _prepare_out(out: str, model, optimizer: str) -> str:
 
 
 def _parameters_finite(model) -> bool:
-    """All weights finite: one float64 sum per parameter (a float32 sum could overflow)."""
-    total = 0.0
-    for p in model.parameters():
-        xp = mg.backend.array_module(p.data)
-        total += float(xp.sum(p.data, dtype=np.float64))
-    return math.isfinite(total)
+    """All weights finite: a float64 sum of every weight (a float32 sum could overflow), added
+    up where the weights live, with one device -> host copy."""
+    total = sum(mg.backend.array_module(p.data).sum(p.data, dtype=np.float64) for p in model.parameters())
+    return math.isfinite(float(mg.backend.to_numpy(total)))
 
 
 class _StopNow(BaseException):
