@@ -135,6 +135,7 @@ def test_runtime_failures_are_one_line(tmp_path, capsys, monkeypatch):
         fails_with(capsys, ["train", *TINY, "--out", str(tmp_path / "run")], fragment)
 
     def bug(*args, **kwargs):
+        assert kwargs["fast_weights"] is True  # the command line computes weight maps the fast way
         raise ZeroDivisionError("a bug keeps its traceback")
     monkeypatch.setattr(train_module, "train", bug)
     with pytest.raises(ZeroDivisionError):

@@ -31,7 +31,8 @@ def _train(args):
     else:
         cfg = TrainConfig(**given)
     _check_device(cfg.device)
-    result = train(cfg, resume=args.resume, progress=not args.quiet)  # --quiet: no bar, epoch lines only
+    # --quiet: no bar, epoch lines only; fast_weights: weight_map_fast, equal to the task's weight_map
+    result = train(cfg, resume=args.resume, progress=not args.quiet, fast_weights=True)
     print(f"held-out: iou {result['iou']:.3f}  dice {result['dice']:.3f}  object F1 {result['object_f1']:.3f}  "
           f"pixel error {result['pixel_error']:.4f}  ({result['seconds']:.0f} s)")
     print(f"wrote {os.path.join(cfg.out, 'checkpoint.npz')}, metrics.json, loss.png, prediction.png")

@@ -337,7 +337,7 @@ def _figures(out, history, step_losses, model, region, device):
 
 
 def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, figures: bool = True,
-          verbose: bool = True) -> dict:
+          verbose: bool = True, fast_weights: bool = False) -> dict:
     """Train, evaluate each epoch, write OUT/checkpoint.npz, OUT/metrics.json and figures.
 
     Every step draws its tiles from a generator seeded by (seed, step) and its dropout masks
@@ -349,6 +349,9 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, fi
     epoch's evaluation when one is running), a checkpoint is written there, and the run
     raises ``SystemExit(128 + signal number)``: 130 for Ctrl-C, 143 for SIGTERM. A second
     signal stops at once with the same status, writing nothing.
+
+    ``fast_weights`` (the command line's choice): weight maps by ``weight_map_fast``, equal to
+    the task's ``weight_map`` bit for bit; off by default, so a student's own code is used.
     """
     start = 0
     check_config(cfg)
@@ -358,14 +361,15 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, fi
         _check_resume(cfg, saved_cfg, resume, start)
     with _Interrupts() as interrupts:
         try:
-            return _train(cfg, resume, ckpt if resume else None, start, interrupts, progress, figures, verbose)
+            return _train(cfg, resume, ckpt if resume else None, start, interrupts, progress, figures, verbose,
+                          fast_weights)
         except _StopNow as stop:
             print(f"\n{signal.Signals(stop.signum).name}: stopped at once; the last checkpoint on disk is unchanged",
                   file=sys.stderr)
             raise SystemExit(128 + stop.signum) from None
 
 
-def _train(cfg, resume, ckpt, start, interrupts, progress, figures, verbose):
+def _train(cfg, resume, ckpt, start, interrupts, progress, figures, verbose, fast_weights):
     history, step_losses, epoch_losses = [], [], []
     model, opt = build(cfg)
     if resume:
@@ -376,7 +380,8 @@ def _train(cfg, resume, ckpt, start, interrupts, progress, figures, verbose):
         step_losses = [h for e in history for h in e.get("step_losses", [])] + epoch_losses
     ckpt_path = _prepare_out(cfg.out, model, cfg.optimizer)
     train_regions, eval_regions = split_dataset(cfg.data, w0=cfg.w0, sigma=cfg.sigma, mask_kind=cfg.mask_kind,
-                                                seed=cfg.seed, min_size=model.output_size(cfg.tile))
+                                                seed=cfg.seed, min_size=model.output_size(cfg.tile),
+                                                fast=fast_weights)
     out_size = model.output_size(cfg.tile)
     total = cfg.epochs * cfg.steps_per_epoch
     bar = None
