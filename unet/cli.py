@@ -73,6 +73,7 @@ def build_parser():
     t.add_argument("--w0", type=float, help="border weight w0 of the paper's weight map (0 turns it off)")
     t.add_argument("--sigma", type=float)
     t.add_argument("--seed", type=int)
+    t.add_argument("--fold", type=int, help="held-out region: quadrant 0..3 of a single image (TL, TR, BL, BR) or image k of a folder; default -1, the last")
     t.add_argument("--device", choices=["cpu", "cuda"])
     t.add_argument("--out", help="output folder (default runs/unet)")
     t.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint.npz")

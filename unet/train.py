@@ -40,6 +40,7 @@ class TrainConfig:
     w0: float = 10.0
     sigma: float = 5.0
     seed: int = 0
+    fold: int = -1  # the held-out quadrant of a single image (0..3: TL, TR, BL, BR; -1 = BR)
     device: str = "cpu"
     mask_kind: str = "instance"
     out: str = "runs/unet"
@@ -186,7 +187,7 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, fi
     if resume:
         saved_cfg, ckpt = load_checkpoint(resume)
         for key in MODEL_KEYS + ("optimizer", "seed", "tile", "batch_size", "steps_per_epoch", "data", "w0", "lr",
-                                 "lr_schedule", "epochs"):
+                                 "lr_schedule", "epochs", "fold"):
             setattr(cfg, key, getattr(saved_cfg, key))
     model, opt = build(cfg)
     if resume:
@@ -197,7 +198,7 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, fi
         epoch_losses = [float(v) for v in np.atleast_1d(ckpt["epoch_losses"])]
         step_losses = [h for e in history for h in e.get("step_losses", [])] + epoch_losses
     train_regions, eval_regions = split_dataset(cfg.data, w0=cfg.w0, sigma=cfg.sigma, mask_kind=cfg.mask_kind,
-                                                seed=cfg.seed)
+                                                seed=cfg.seed, fold=cfg.fold)
     out_size = model.output_size(cfg.tile)
     total = cfg.epochs * cfg.steps_per_epoch
     os.makedirs(cfg.out, exist_ok=True)
@@ -209,12 +210,15 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, fi
         bar = tqdm(total=total, initial=start, desc="unet train", unit="step", dynamic_ncols=True)
     step = start
     t0 = time.time()
+    step_seconds = []  # forward + backward + update of each step of this session (no data, no evaluation)
     try:
         while step < total:
             rng = np.random.default_rng([cfg.seed, step])
             mg.manual_seed(cfg.seed * 1_000_003 + step)  # dropout draws
             images, targets, weights = sample_batch(train_regions, cfg.batch_size, cfg.tile, out_size, rng)
+            t_step = time.perf_counter()
             value = train_step(model, opt, images, targets, weights, cfg.device, learning_rate(cfg, step, total))
+            step_seconds.append(time.perf_counter() - t_step)
             if not np.isfinite(value):
                 raise FloatingPointError(f"the loss became {value} at step {step}; try a smaller --lr")
             step += 1
@@ -248,6 +252,7 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, fi
         "config": asdict(cfg),
         "seconds": time.time() - t0,
         "steps": step,
+        "step_seconds": float(np.median(step_seconds)) if step_seconds else None,
         "history": [{k: v for k, v in h.items() if k != "step_losses"} for h in history],
         **{k: final[k] for k in ("iou", "dice", "pixel_error", "object_f1")},
     }
