@@ -25,3 +25,59 @@ def test_the_four_folds_hold_out_each_quadrant_once():
 def test_a_bad_fold_is_refused_by_name(fold):
     with pytest.raises(ValueError, match="fold must be an integer in"):
         split_dataset("nuclei", fold=fold)
+
+
+def tiny(kind):
+    """A stand-in for the registry's defaults: two tiny U-Nets that train in a second."""
+    from unet.train import TrainConfig
+
+    return TrainConfig(epochs=2, steps_per_epoch=2, batch_size=1, tile=44, depth=2,
+                       base_channels={"unet": 2, "unet++": 3}[kind])
+
+
+def test_compare_trains_each_model_on_each_fold_and_tabulates_them(tmp_path, monkeypatch):
+    import unet.train
+    from unet.compare import CompareConfig, compare
+
+    cfg = CompareConfig(models=("unet", "unet++"), folds=(0, 3), schedule=0.5, out=str(tmp_path))
+    result = compare(cfg, progress=False, defaults=tiny)
+    rows = result["rows"]
+    assert [(r["model"], r["held_out"]) for r in rows] == [
+        ("unet", "top-left"), ("unet", "bottom-right"), ("unet++", "top-left"), ("unet++", "bottom-right")]
+    assert all(r["epochs"] == 1 and r["steps"] == 2 and r["step_seconds"] > 0 for r in rows)
+    assert rows[0]["parameters"] != rows[2]["parameters"]  # each model's own count
+    for entry in result["table"]:
+        for key in ("iou", "dice", "object_f1"):
+            values = [r[key] for r in rows if r["model"] == entry["model"]]
+            assert entry[key]["mean"] == pytest.approx(np.mean(values))
+            assert entry[key]["std"] == pytest.approx(np.std(values, ddof=1))
+            assert (entry[key]["min"], entry[key]["max"]) == (min(values), max(values))
+    for name in ("compare.md", "compare.csv", "compare.json", "compare.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert len((tmp_path / "compare.csv").read_text().strip().splitlines()) == 1 + 4
+    assert "0.5 x their epochs" in (tmp_path / "compare.md").read_text()
+
+    # an interrupted or repeated comparison reuses finished runs with the same configuration...
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(unet.train, "train", no_training)
+    again = compare(cfg, progress=False, defaults=tiny)
+    assert again["rows"] == rows
+    # ...but not runs made with another configuration
+    cfg.schedule = 1.0
+    with pytest.raises(AssertionError, match="trained again"):
+        compare(cfg, progress=False, defaults=tiny)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("models", ("unet", "segnet"), "models must be among"), ("models", (), "at least one model"),
+    ("folds", (0, 4), "folds must be among 0..3"), ("schedule", 0.0, "schedule must be in"),
+    ("schedule", 1.5, "schedule must be in")])
+def test_compare_refuses_bad_settings_by_name(tmp_path, field, value, message):
+    from unet.compare import CompareConfig, compare
+
+    cfg = CompareConfig(out=str(tmp_path))
+    setattr(cfg, field, value)
+    with pytest.raises(ValueError, match=message):
+        compare(cfg, progress=False, defaults=tiny)

@@ -1,4 +1,4 @@
-"""The ``unet`` command line: ``unet train`` and ``unet predict``."""
+"""The ``unet`` command line: ``unet train``, ``unet predict`` and ``unet compare``."""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +19,25 @@ def _train(args):
     print(f"held-out: iou {result['iou']:.3f}  dice {result['dice']:.3f}  object F1 {result['object_f1']:.3f}  "
           f"pixel error {result['pixel_error']:.4f}  ({result['seconds']:.0f} s)")
     print(f"wrote {os.path.join(cfg.out, 'checkpoint.npz')}, metrics.json, loss.png, prediction.png")
+
+
+def _compare(args):
+    from .compare import CompareConfig, compare
+
+    cfg = CompareConfig()
+    if args.models:
+        cfg.models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    if args.folds:
+        try:
+            cfg.folds = tuple(int(k) for k in args.folds.split(","))
+        except ValueError:
+            raise ValueError(f"--folds must be comma-separated integers 0..3, got {args.folds!r}") from None
+    for key in ("schedule", "seed", "device", "out"):
+        if getattr(args, key) is not None:
+            setattr(cfg, key, getattr(args, key))
+    result = compare(cfg, progress=not args.quiet)
+    print(result["markdown"])
+    print(f"wrote {cfg.out}/compare.md, compare.csv, compare.json, compare.png")
 
 
 def _overlay(image, mask):
@@ -87,6 +106,15 @@ def build_parser():
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_predict)
+    c = sub.add_parser("compare", help="train the U-Net family on the nuclei image's four quadrant folds; table + figure")
+    c.add_argument("--models", help="comma-separated, default unet,unet++,attention,ternaus")
+    c.add_argument("--folds", help="held-out quadrants, comma-separated 0..3 (TL, TR, BL, BR); default all four")
+    c.add_argument("--schedule", type=float, help="fraction of each model's default epochs (default 0.5)")
+    c.add_argument("--seed", type=int)
+    c.add_argument("--device", choices=["cpu", "cuda"])
+    c.add_argument("--out", help="output folder (default runs/compare); finished runs in it are reused")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=_compare)
     return parser
 
 
