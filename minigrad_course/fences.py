@@ -105,8 +105,9 @@ def rewrite(text: str, path: str, replace: dict) -> str:
 
 
 def project_root() -> str:
-    """The tree this minigrad was imported from (the folder holding minigrad/ and unet/)."""
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    """The tree this course tooling was imported from (the folder holding minigrad_course/,
+    minigrad/ and unet/)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def task_blocks(task_id: str, root: str | None = None) -> list:
