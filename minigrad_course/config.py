@@ -34,7 +34,7 @@ class CourseError(ValueError):
 class Course:
     name: str = "minigrad course"
     tasks: dict = field(default_factory=dict)  # id -> Task, in teaching order
-    releases: tuple = ("week1", "week2", "week3", "week4")
+    releases: tuple = ("week1", "week2", "week3", "week4", "week5")
     per_test_timeout: float = 60.0
     per_task_timeout: float = 300.0
     hidden_marker: str = "hidden"

@@ -81,6 +81,15 @@ DEFAULT_TASKS = (
     _T("optim.adam", "minigrad/optim.py", "Adam._update",
        "m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2, p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)",
        "tutorials/06_train_unet.ipynb", (), 5, "week4"),
+    _T("norm.batch_norm_backward", "minigrad/functional/norm.py", "BatchNorm.backward (the input gradient)",
+       "dx_hat = g * w; in training subtract mean(dx_hat) and x_hat * mean(dx_hat * x_hat) per channel; "
+       "dx = dx_hat * inv_std",
+       "tutorials/09_normalisation_and_upsampling.ipynb", ("autograd.toposort", "gradcheck.central_difference"),
+       10, "week5"),
+    _T("interp.upsample_backward", "minigrad/functional/interp.py", "Interpolate.backward",
+       "the adjoint: per axis A[o, i0[o]] += 1 - lam[o], A[o, i1[o]] += lam[o]; dx = A_rows^T @ g @ A_cols",
+       "tutorials/09_normalisation_and_upsampling.ipynb", ("autograd.toposort", "gradcheck.central_difference"),
+       10, "week5"),
 )
 
 TASKS = {t.id: t for t in DEFAULT_TASKS}
