@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -183,9 +184,11 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
 
 def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:
     """PyTorch's deprecated ``upsample_nearest``: ``interpolate(input, size, scale_factor, mode="nearest")``."""
+    warnings.warn("upsample_nearest is deprecated (as in PyTorch); use interpolate", stacklevel=2)
     return interpolate(input, size, scale_factor, mode="nearest")
 
 
 def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:
     """PyTorch's deprecated ``upsample_bilinear``: ``interpolate(..., mode="bilinear", align_corners=True)``."""
+    warnings.warn("upsample_bilinear is deprecated (as in PyTorch); use interpolate", stacklevel=2)
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
