@@ -9,9 +9,10 @@ import numpy as np
 
 
 def _train(args):
-    from .train import TrainConfig, train
+    from .train import train
+    from .zoo import train_config
 
-    cfg = TrainConfig()
+    cfg = train_config(args.model or "unet")  # the model's own defaults (unet: TrainConfig's)
     for key, value in vars(args).items():
         if value is not None and hasattr(cfg, key):
             setattr(cfg, key, value)
@@ -89,6 +90,16 @@ def build_parser():
     t.add_argument("--base-channels", dest="base_channels", type=int)
     t.add_argument("--padding", choices=["valid", "same"])
     t.add_argument("--dropout", type=float)
+    t.add_argument("--model", choices=["unet", "unet++", "attention", "ternaus"],
+                   help="the network: the paper's U-Net (default), UNet++, Attention U-Net or TernausNet")
+    t.add_argument("--loss", choices=["weighted-ce", "bce-dice", "bce-jaccard", "dice"],
+                   help="default: the model's own (unet weighted-ce, unet++ bce-dice, attention dice, "
+                        "ternaus bce-jaccard); weighted-ce is the paper's border-weighted cross-entropy")
+    t.add_argument("--deep-supervision", dest="deep_supervision", action="store_true", default=None,
+                   help="UNet++: a head on every X(0,j), the loss averaged over them")
+    t.add_argument("--feature-scale", dest="feature_scale", type=int, help="Attention U-Net: filters 64..1024 / this")
+    t.add_argument("--num-filters", dest="num_filters", type=int, help="TernausNet: the decoder's width")
+    t.add_argument("--pretrained", metavar="NPZ", help="TernausNet: VGG11 features as a bridge .npz (see README)")
     t.add_argument("--w0", type=float, help="border weight w0 of the paper's weight map (0 turns it off)")
     t.add_argument("--sigma", type=float)
     t.add_argument("--seed", type=int)
