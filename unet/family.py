@@ -73,19 +73,19 @@ class SamePaddingNet(nn.Module):
         return (self.in_channels,)
 
     # the layer table
-    def describe(self, n: int = 256) -> list:
+    def describe(self, n: int = 256, **options) -> list:
         """The network block by block for an n x n input, in the order the forward pass runs:
         one dict per row with ``layer`` (the module's name), ``op``, ``shape_in`` and
         ``shape_out`` as (channels, height, width) and ``parameters``. Computed from the
         layers' settings, without a forward pass; ``summary(n)`` prints it."""
         self.check_input_size(n)
         table = _Table()
-        self._describe(table, int(n))
+        self._describe(table, int(n), **options)
         return table.rows
 
-    def summary(self, n: int = 256) -> str:
+    def summary(self, n: int = 256, **options) -> str:
         """``describe(n)`` as a printable table, with the total number of parameters."""
-        rows = self.describe(n)
+        rows = self.describe(n, **options)
         fmt = "{:<20} {:<60} {:>16} {:>16} {:>11}"
         shape = lambda s: " x ".join(map(str, s))  # noqa: E731
         lines = [f"{type(self).__name__}({self.extra_repr()}), input {n} x {n}",
@@ -291,11 +291,20 @@ class UNetPlusPlus(SamePaddingNet):
             total = total + h
         return total * (1.0 / len(heads))
 
-    def _describe(self, table, n):
+    def describe(self, n: int = 256, prune=None) -> list:
+        """The layer table (see ``SamePaddingNet.describe``); with ``prune=d`` only what the pruned
+        network L^d computes: the nodes i + j <= d and head X^{0,d}."""
+        return super().describe(n, prune=prune)
+
+    def summary(self, n: int = 256, prune=None) -> str:
+        return super().summary(n, prune=prune)
+
+    def _describe(self, table, n, prune=None):
+        d = self._check_prune(prune)
         f, c_in = self.filters, self.in_channels
         block = "(conv3x3 + BN + ReLU) x 2" if self.batch_norm else "(conv3x3 + ReLU) x 2"
         up_op = "bilinear x2 (align_corners)" if self.upsample == "bilinear" else "up-conv 2x2"
-        for k in range(self.depth + 1):
+        for k in range(d + 1):
             s = n >> k
             if k:
                 table.add("pool", "max-pool 2x2", (f[k - 1], 2 * s, 2 * s), (f[k - 1], s, s))
@@ -312,6 +321,8 @@ class UNetPlusPlus(SamePaddingNet):
                 table.add(f"conv{i}_{j}", f"cat[{sources}, up] -> H", (f[i] * j + below, s, s), (f[i], s, s),
                           block_module)
         heads = [f"final{j}" for j in range(1, self.depth + 1)] if self.deep_supervision else ["final"]
+        if prune is not None:
+            heads = [f"final{d}"] if self.deep_supervision else ["final"]
         for name in heads:
             table.add(name, "conv1x1 (head)", (f[0], n, n), (self.num_classes, n, n), getattr(self, name))
 

@@ -171,10 +171,9 @@ def loss_function(cfg):
 
     def loss(outputs, targets, weights):
         if isinstance(outputs, (list, tuple)):
-            total = single(outputs[0], targets, weights)
-            for head in outputs[1:]:
-                total = total + single(head, targets, weights)
-            return total * (1.0 / len(outputs))
+            from .losses import deep_supervision_loss
+
+            return deep_supervision_loss(outputs, targets, lambda head, t: single(head, t, weights), reduction="mean")
         return single(outputs, targets, weights)
 
     loss.name = name
