@@ -90,6 +90,11 @@ DEFAULT_TASKS = (
        "the adjoint: per axis A[o, i0[o]] += 1 - lam[o], A[o, i1[o]] += lam[o]; dx = A_rows^T @ g @ A_cols",
        "tutorials/09_normalisation_and_upsampling.ipynb", ("autograd.toposort", "gradcheck.central_difference"),
        10, "week5"),
+    _T("loss.dice_backward", "unet/losses.py", "SoftDice.backward",
+       "dp = -g / G * (2 t (S + s) - (2 I + s)) / (S + s)^2 with self.inter = 2 I + s, self.total = S + s; "
+       "the target gets None",
+       "tutorials/09_normalisation_and_upsampling.ipynb", ("autograd.toposort", "gradcheck.central_difference"),
+       5, "week5"),
 )
 
 TASKS = {t.id: t for t in DEFAULT_TASKS}

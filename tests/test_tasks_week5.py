@@ -200,3 +200,78 @@ def test_one_output_gradient_lands_on_its_four_source_pixels():
         for c, wc in ((2, 1 - (src_c - 2)), (3, src_c - 2)):
             expected[r, c] += wr * wc
     np.testing.assert_allclose(x.grad[0, 0], expected, rtol=1e-6, atol=1e-7)
+
+
+# ---- loss.dice_backward ----------------------------------------------------------------------
+def _dice_torch(torch, p, t, smooth, per_image):
+    """The soft Dice loss written in PyTorch (autograd differentiates it): the oracle."""
+    axes = tuple(range(1, p.ndim)) if per_image else tuple(range(p.ndim))
+    dice = (2 * (p * t).sum(dim=axes) + smooth) / (p.sum(dim=axes) + t.sum(dim=axes) + smooth)
+    return 1 - dice.mean()
+
+
+@pytest.mark.loss_dice_backward
+@given(shape=st.lists(st.integers(1, 3), min_size=2, max_size=4), per_image=st.booleans(),
+       smooth=st.sampled_from([1e-5, 1.0]), seed=st.integers(0, 2**16))
+def test_soft_dice_gradient_matches_central_differences(shape, per_image, smooth, seed):
+    from unet.losses import soft_dice_loss
+
+    rng = np.random.default_rng(seed)
+    p = mg.tensor(rng.uniform(0.05, 0.95, shape), requires_grad=True)
+    t = (rng.random(shape) < 0.5).astype(np.float64)
+    assert mg.gradcheck(lambda p: soft_dice_loss(p, t, smooth=smooth, per_image=per_image), [p])
+
+
+@pytest.mark.loss_dice_backward
+@pytest.mark.parametrize("per_image", [True, False])
+def test_soft_dice_gradient_matches_torch(per_image, device, torch):
+    """Upstream gradient 2.5 (a weighted sum of losses), images with and without object pixels."""
+    from unet.losses import soft_dice_loss
+
+    rng = np.random.default_rng(6)
+    p0 = rng.uniform(0, 1, (3, 1, 4, 5))
+    t0 = (rng.random((3, 1, 4, 5)) < 0.3).astype(np.float64)
+    t0[1] = 0  # an image without object pixels
+    p = on_device(p0, device)
+    loss = soft_dice_loss(p, on_device(t0, device, False), per_image=per_image)
+    loss.backward(on_device(np.array(2.5), device, False).data)
+    assert_on(device, loss, p.grad)
+    pt = torch.tensor(p0, requires_grad=True)
+    lt = _dice_torch(torch, pt, torch.tensor(t0), 1e-5, per_image)
+    (2.5 * lt).backward()
+    assert_close(loss.data, lt, what="loss")
+    assert_close(p.grad, pt.grad, rtol=1e-9, atol=1e-12, what="dp")
+
+
+@pytest.mark.loss_dice_backward
+def test_soft_dice_gradient_pulls_object_pixels_up_and_background_down():
+    """dD/dp = (2t - D) / (S + s): the loss falls where p rises on the object, rises on the
+    background; and the target gets no gradient."""
+    from unet.losses import soft_dice_loss
+
+    p = mg.tensor(np.full((1, 1, 2, 3), 0.5), requires_grad=True)
+    t = mg.tensor(np.array([[[[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]]]), requires_grad=True)
+    soft_dice_loss(p, t, smooth=0.0).backward()
+    # I = 1.5, S = 3 + 3 = 6, D = 0.5: dloss/dp = -(2t - 0.5) / 6
+    np.testing.assert_allclose(p.grad, -(2 * t.numpy() - 0.5) / 6, rtol=1e-14)
+    assert t.grad is None
+
+
+@pytest.mark.hidden
+@pytest.mark.loss_dice_backward
+def test_soft_dice_float32_and_an_empty_batch_match_torch(torch):
+    """Hidden from students: float32 stays float32; an all-empty target and prediction over the
+    whole batch (dice = s / s = 1) still has the finite gradient the formula gives."""
+    from unet.losses import soft_dice_loss
+
+    rng = np.random.default_rng(8)
+    for p0, t0, per_image in ((rng.uniform(0, 1, (2, 1, 8, 8)).astype(np.float32),
+                               (rng.random((2, 1, 8, 8)) < 0.5).astype(np.float32), True),
+                              (np.zeros((2, 1, 3, 3)), np.zeros((2, 1, 3, 3)), False)):
+        p = mg.tensor(p0, requires_grad=True)
+        soft_dice_loss(p, t0, per_image=per_image).backward()
+        assert p.grad.dtype == p0.dtype and np.all(np.isfinite(p.grad))
+        pt = torch.tensor(p0, requires_grad=True)
+        _dice_torch(torch, pt, torch.tensor(t0), 1e-5, per_image).backward()
+        rtol = 1e-5 if p0.dtype == np.float32 else 1e-10
+        assert_close(p.grad, pt.grad, rtol=rtol, atol=rtol * 1e-3, what=f"dp, per_image={per_image}")
