@@ -208,7 +208,8 @@ class UNetPlusPlus(SamePaddingNet):
         if upsample not in ("bilinear", "transpose"):
             raise ValueError(f"UNetPlusPlus: upsample must be 'bilinear' or 'transpose', got {upsample!r}")
         self.in_channels, self.num_classes, self.deep_supervision = in_channels, num_classes, bool(deep_supervision)
-        self.base_channels, self.depth, self.upsample, self.batch_norm = base_channels, depth, upsample, bool(batch_norm)
+        self.base_channels, self.depth = base_channels, depth
+        self.upsample, self.batch_norm = upsample, bool(batch_norm)
         self.multiple = 2**depth
         self.inference_mode = "accurate"
         filters = [base_channels * 2**i for i in range(depth + 1)]

@@ -128,7 +128,7 @@ def load_checkpoint(path):
 
 def model_from_checkpoint(path, device="cpu"):
     cfg, ckpt = load_checkpoint(path)
-    model = zoo.model_from_config(cfg)
+    model = zoo.model_from_config(cfg, load_pretrained=False)
     model.load_state_dict(ckpt["model"])
     return model.to(device), cfg
 
@@ -157,7 +157,7 @@ def save_checkpoint(path, model, opt, cfg, step, history, epoch_losses):
     )
 
 
-def _figures(out, history, step_losses, model, region, device):
+def _figures(out, history, step_losses, model, region, device, loss_label="weighted cross-entropy"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -169,7 +169,7 @@ def _figures(out, history, step_losses, model, region, device):
         spe = len(step_losses) / max(len(history), 1)
         ax.plot([h["epoch"] * spe for h in history], [h["loss"] for h in history], "o-", label="epoch mean")
     ax.set_xlabel("step")
-    ax.set_ylabel("weighted cross-entropy")
+    ax.set_ylabel(loss_label)
     ax.set_yscale("log")
     ax.legend()
     ax.set_title("U-Net training loss")
@@ -273,5 +273,6 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, fi
     }
     write_json(os.path.join(cfg.out, "metrics.json"), result)
     if figures:
-        _figures(cfg.out, history, step_losses, model, eval_regions[0], cfg.device)
+        _figures(cfg.out, history, step_losses, model, eval_regions[0], cfg.device,
+                 zoo.LOSS_LABELS[zoo.loss_name(cfg)])
     return result

@@ -25,6 +25,8 @@ import minigrad.functional as F
 
 KINDS = ("unet", "unet++", "attention", "ternaus")
 LOSSES = ("weighted-ce", "bce-dice", "bce-jaccard", "dice")
+LOSS_LABELS = {"weighted-ce": "weighted cross-entropy", "bce-dice": "0.5 BCE + (1 - Dice)",
+               "bce-jaccard": "BCE - log Jaccard", "dice": "soft Dice loss"}
 DEFAULT_LOSS = {"unet": "weighted-ce", "unet++": "bce-dice", "attention": "dice", "ternaus": "bce-jaccard"}
 # the TrainConfig fields each kind's constructor reads
 SETTINGS = {
@@ -73,9 +75,14 @@ def model_settings(cfg) -> dict:
     return {key: getattr(cfg, key) for key in SETTINGS[kind]}
 
 
-def model_from_config(cfg):
-    """The TrainConfig's model (``cfg.model``, default "unet")."""
-    return build_model(getattr(cfg, "model", "unet"), **model_settings(cfg))
+def model_from_config(cfg, load_pretrained: bool = True):
+    """The TrainConfig's model (``cfg.model``, default "unet"). ``load_pretrained=False`` skips
+    TernausNet's VGG11 file (a checkpoint's weights replace it anyway, and the file need not
+    travel with the checkpoint)."""
+    settings = model_settings(cfg)
+    if not load_pretrained:
+        settings.pop("pretrained", None)
+    return build_model(getattr(cfg, "model", "unet"), **settings)
 
 
 def train_config(kind: str = "unet", **overrides):
