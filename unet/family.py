@@ -260,8 +260,10 @@ class UNetPlusPlus(SamePaddingNet):
             X[k, 0] = getattr(self, f"conv{k}_0")(x if k == 0 else self.pool(X[k - 1, 0]))
             for j in range(1, k + 1):
                 i = k - j
+                # BEGIN TASK unetpp.forward
                 inputs = [X[i, c] for c in range(j)] + [self._up(i + 1, j - 1, X[i + 1, j - 1])]
                 X[i, j] = getattr(self, f"conv{i}_{j}")(mg.cat(inputs, dim=1))
+                # END TASK
         return X
 
     def forward(self, x, prune=None):

@@ -63,15 +63,19 @@ def _sample_axis(xp, dtype, in_size: int, out_size: int, mode: str, align_corner
 
 
 def _resample(x, axis, i0, i1, lam):
-    """Sample ``x`` along ``axis``: out[o] = (1 - lam[o]) x[i0[o]] + lam[o] x[i1[o]]."""
+    """Sample ``x`` along ``axis``: out[o] = (1 - lam[o]) x[i0[o]] + lam[o] x[i1[o]],
+    computed as x[i0] + lam * (x[i1] - x[i0]) in place (two new arrays, not five)."""
     xp = backend.array_module(x)
-    first = xp.take(x, i0, axis=axis)
+    out = xp.take(x, i0, axis=axis)
     if lam is None:
-        return first
+        return out
     shape = [1] * x.ndim
     shape[axis] = -1
-    lam = lam.reshape(shape)
-    return first * (1 - lam) + xp.take(x, i1, axis=axis) * lam
+    step = xp.take(x, i1, axis=axis)
+    step -= out
+    step *= lam.reshape(shape)
+    out += step
+    return out
 
 
 class Interpolate(Function):
@@ -99,7 +103,7 @@ class Interpolate(Function):
         # BEGIN TASK interp.upsample_backward
         xp = backend.array_module(g)
 
-        def sampling_matrix(i0, i1, lam, in_size):  # A[o, i]: the weight output o took input i with
+        def sampling_matrix(i0, i1, lam, in_size):  # a[o, i]: the weight output o took input i with
             a = xp.zeros((i0.shape[0], in_size), dtype=g.dtype)
             out = xp.arange(i0.shape[0])
             a[out, i0] += 1 if lam is None else 1 - lam
@@ -109,7 +113,9 @@ class Interpolate(Function):
 
         a_rows = sampling_matrix(*self.rows, self.x_shape[2])
         a_cols = sampling_matrix(*self.cols, self.x_shape[3])
-        return (xp.matmul(xp.matmul(a_rows.T, g), a_cols),)
+        # dx = a_rows^T @ g @ a_cols, as two matrix products over all samples and channels at once
+        dx = xp.einsum("ncop,pj->ncoj", g, a_cols, optimize=True)
+        return (xp.einsum("oi,ncoj->ncij", a_rows, dx, optimize=True),)
         # END TASK
 
 

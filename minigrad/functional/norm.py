@@ -10,6 +10,20 @@ from .. import backend
 from ..tensor import Function, Tensor
 
 
+def channel_sums(a, b=None):
+    """Per-channel sums over every axis but 1 of ``a`` (or of ``a * b``), shape (C,).
+
+    ``a * b`` is never formed: each (sample, channel) row is a dot product, so no temporary as
+    large as the input is made (on the CPU a fresh array of that size costs more than the
+    arithmetic, its pages being faulted in)."""
+    xp = backend.array_module(a)
+    n, c = a.shape[:2]
+    rows_a = a.reshape(n, c, 1, -1)
+    if b is None:
+        return a.sum(axis=(0,) + tuple(range(2, a.ndim)))
+    return xp.matmul(rows_a, b.reshape(n, c, -1, 1)).sum(axis=0).reshape(c)
+
+
 class BatchNorm(Function):
     """y = x_hat * w + b,  x_hat = (x - mu) / sqrt(var + eps), per channel c (axis 1).
 
@@ -23,6 +37,7 @@ class BatchNorm(Function):
       eval:     dx = dx_hat / sqrt(var + eps)      (mu and var are constants)
       training: mu and var depend on x too; differentiating through them gives the closed form
                 dx = (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)) / sqrt(var + eps)
+                   = w / sqrt(var + eps) * (g - (db + x_hat * dw) / m)
                 (the two means are the gradient's share through mu and through var).
 
     What forward saves for backward:
@@ -31,31 +46,46 @@ class BatchNorm(Function):
         self.weight    (1, C, 1, ...) w, or None (no affine weight: w = 1)
         self.axes      the reduced axes (0, 2, 3, ...)
         self.training  whether the batch statistics were used (so dx has the two extra terms)
-    The running statistics are updated in place by ``batch_norm``, not by this op (they
-    carry no gradient)."""
+    In training the batch's mean and variance go to ``stats_sink`` (a list), from which
+    ``batch_norm`` updates the running statistics in place (they carry no gradient).
+    """
 
-    def forward(self, x, weight, bias, mean, var, eps, axes, training):
+    def forward(self, x, weight, bias, mean, var, eps, axes, training, stats_sink=None):
         shape = (1, -1) + (1,) * (x.ndim - 2)
+        if training:
+            mean = x.mean(axis=axes)
+        x_hat = x - mean.reshape(shape).astype(x.dtype, copy=False)
+        if training:  # the biased variance, from the centred values (no cancellation)
+            var = channel_sums(x_hat, x_hat) / (x.size // x.shape[1])
+            if stats_sink is not None:  # batch_norm updates the running statistics from these
+                stats_sink.extend((mean, var))
         self.inv_std = (1.0 / (var + eps) ** 0.5).reshape(shape).astype(x.dtype, copy=False)
-        self.x_hat = (x - mean.reshape(shape)) * self.inv_std
+        x_hat *= self.inv_std
+        self.x_hat, self.axes, self.training = x_hat, axes, training
         self.weight = None if weight is None else weight.reshape(shape)
-        self.axes, self.training = axes, training
-        y = self.x_hat if weight is None else self.x_hat * self.weight
-        return y if bias is None else y + bias.reshape(shape)
+        y = x_hat * self.weight if weight is not None else x_hat.copy()
+        if bias is not None:
+            y += bias.reshape(shape)
+        return y
 
     def backward(self, g):
         axes = self.axes
-        dweight = (g * self.x_hat).sum(axis=axes) if self.needs_input_grad[1] else None
-        dbias = g.sum(axis=axes) if self.needs_input_grad[2] else None
+        sum_g = channel_sums(g) if self.needs_input_grad[2] or self.training else None
+        sum_g_x_hat = channel_sums(g, self.x_hat) if self.needs_input_grad[1] or self.training else None
+        dweight = sum_g_x_hat if self.needs_input_grad[1] else None
+        dbias = sum_g if self.needs_input_grad[2] else None
         dx = None
         if self.needs_input_grad[0]:
             # BEGIN TASK norm.batch_norm_backward
-            dx_hat = g if self.weight is None else g * self.weight
-            if self.training:  # mu and var were computed from x: subtract their shares
-                mean_dx_hat = dx_hat.mean(axis=axes, keepdims=True)
-                mean_dx_hat_x_hat = (dx_hat * self.x_hat).mean(axis=axes, keepdims=True)
-                dx_hat = dx_hat - mean_dx_hat - self.x_hat * mean_dx_hat_x_hat
-            dx = dx_hat * self.inv_std
+            scale = self.inv_std if self.weight is None else self.inv_std * self.weight  # w / sqrt(var + eps)
+            if self.training:  # mu and var were computed from x: subtract their shares of g
+                m = g.size // g.shape[1]
+                dx = self.x_hat * (sum_g_x_hat / m).reshape(scale.shape)  # the share through var
+                dx += (sum_g / m).reshape(scale.shape)  # the share through mu
+                backend.array_module(g).subtract(g, dx, out=dx)  # (in place: one new array, not three)
+                dx *= scale
+            else:
+                dx = g * scale
             # END TASK
         return dx, dweight, dbias
 
@@ -113,18 +143,14 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
                          f"{input.shape} (one value per channel has no variance)")
     if input.size == 0:  # nothing to normalise (PyTorch returns the empty input)
         return input * 1.0
-    x = input.data
-    if training:
-        xp = backend.array_module(x)
-        mean = x.mean(axis=axes)
-        centred = x - mean.reshape((1, -1) + (1,) * (x.ndim - 2))
-        var = xp.square(centred).mean(axis=axes)
-        if rm is not None:  # PyTorch updates the running statistics in place, outside autograd
+    stats = []
+    out = BatchNorm.apply(input, weight, bias, rm, rv, eps=eps, axes=axes, training=bool(training), stats_sink=stats)
+    if training:  # PyTorch updates the running statistics in place, outside autograd
+        mean, var = stats
+        if rm is not None:
             rm *= rm.dtype.type(1 - momentum)
             rm += (momentum * mean).astype(rm.dtype, copy=False)
         if rv is not None:
             rv *= rv.dtype.type(1 - momentum)
             rv += (momentum * count / (count - 1) * var).astype(rv.dtype, copy=False)
-    else:
-        mean, var = rm.astype(x.dtype, copy=False), rv.astype(x.dtype, copy=False)
-    return BatchNorm.apply(input, weight, bias, mean, var, eps=eps, axes=axes, training=bool(training))
+    return out
