@@ -95,6 +95,13 @@ DEFAULT_TASKS = (
        "the target gets None",
        "tutorials/09_normalisation_and_upsampling.ipynb", ("autograd.toposort", "gradcheck.central_difference"),
        5, "week5"),
+    _T("unetpp.forward", "unet/family.py", "UNetPlusPlus.nodes (the nested skips)",
+       "node X[i, j] (j >= 1): its block conv{i}_{j} on the channel concatenation of X[i, 0..j-1] and X[i+1, j-1] "
+       "upsampled by self._up",
+       "tutorials/10_unet_family.ipynb",
+       ("autograd.toposort", "autograd.elementwise", "autograd.matmul", "conv.im2col", "conv.col2im",
+        "conv.conv2d_backward", "conv.conv_transpose2d", "pool.max_pool2d_backward", "norm.batch_norm_backward",
+        "interp.upsample_backward"), 5, "week5", True),
 )
 
 TASKS = {t.id: t for t in DEFAULT_TASKS}
