@@ -136,7 +136,9 @@ def test_upsample_module_and_deprecated_aliases(torch):
     (lambda x: F.interpolate(x, size=4, align_corners=True), ValueError, "align_corners can only be set with mode='bilinear'"),
     (lambda x: F.interpolate(x, scale_factor=0.1), ValueError, r"output \(0, 0\)"),
     (lambda x: F.interpolate(x, scale_factor=-2.0), ValueError, "positive and finite"),
-    (lambda x: F.interpolate(x, size=(2, 2, 2)), ValueError, "size must be a number or a pair"),
+    (lambda x: F.interpolate(x, size=(2, 2, 2)), ValueError, "size must be an int or a pair of ints"),
+    (lambda x: F.interpolate(x, size=2.5), ValueError, "size must be an int or a pair of ints"),
+    (lambda x: F.interpolate(x, size=4, recompute_scale_factor=True), ValueError, "not meaningful with an explicit size"),
 ])
 def test_interpolate_refuses_bad_input_by_name(call, error, match):
     with pytest.raises(error, match=match):

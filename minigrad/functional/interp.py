@@ -122,8 +122,8 @@ class Interpolate(Function):
 def _pair_of(value, name, kind, fn):
     values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(values) != 2 or not all(isinstance(v, kind) and not isinstance(v, bool) for v in values):
-        raise ValueError(f"{fn}: {name} must be a number or a pair of numbers (one per spatial axis of a 4-D input), "
-                         f"got {value!r}")
+        what = "an int or a pair of ints" if kind is numbers.Integral else "a number or a pair of numbers"
+        raise ValueError(f"{fn}: {name} must be {what} (one per spatial axis of a 4-D input), got {value!r}")
     return values
 
 

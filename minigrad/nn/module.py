@@ -24,6 +24,8 @@ class Module:
 
     Assigning a Parameter or a Module to an attribute registers it; ``named_parameters()``
     lists parameters in the order they were registered, submodules' parameters in place.
+    ``register_buffer`` registers state that is not trained (BatchNorm's running statistics):
+    it is saved, loaded and moved with the parameters but never handed to an optimiser.
     """
 
     def __init__(self):
