@@ -88,6 +88,43 @@ def torch_twins(torch):
                 return [self.final1(x0_1), self.final2(x0_2), self.final3(x0_3), self.final4(x0_4)]
             return self.final(x0_4)
 
+    class PaperBlock(nn.Module):
+        def __init__(self, c_in, c_out):
+            super().__init__()
+            self.relu = nn.ReLU()
+            self.conv1, self.conv2 = nn.Conv2d(c_in, c_out, 3, padding=1), nn.Conv2d(c_out, c_out, 3, padding=1)
+
+        def forward(self, x):
+            return self.relu(self.conv2(self.relu(self.conv1(x))))
+
+    class PaperUNetPlusPlus(nn.Module):
+        """The paper's original form (Zhou et al. 2018, Fig. 1): 2x2 stride-2 transposed
+        convolutions to the node's level, no BatchNorm, a head on every X(0,j); the names
+        unet.UNetPlusPlus gives them (this form has no PyTorch reference to borrow them from)."""
+
+        def __init__(self, in_channels, num_classes, filters):
+            super().__init__()
+            self.depth = depth = len(filters) - 1
+            self.pool = nn.MaxPool2d(2)
+            for i in range(depth + 1):
+                setattr(self, f"conv{i}_0", PaperBlock(in_channels if i == 0 else filters[i - 1], filters[i]))
+            for j in range(1, depth + 1):
+                for i in range(depth + 1 - j):
+                    setattr(self, f"up{i + 1}_{j - 1}", nn.ConvTranspose2d(filters[i + 1], filters[i], 2, stride=2))
+                    setattr(self, f"conv{i}_{j}", PaperBlock(filters[i] * (j + 1), filters[i]))
+            for j in range(1, depth + 1):
+                setattr(self, f"final{j}", nn.Conv2d(filters[0], num_classes, 1))
+
+        def forward(self, x):
+            X = {(0, 0): self.conv0_0(x)}
+            for i in range(1, self.depth + 1):
+                X[i, 0] = getattr(self, f"conv{i}_0")(self.pool(X[i - 1, 0]))
+            for j in range(1, self.depth + 1):  # column by column: every input is ready
+                for i in range(self.depth + 1 - j):
+                    up = getattr(self, f"up{i + 1}_{j - 1}")(X[i + 1, j - 1])
+                    X[i, j] = getattr(self, f"conv{i}_{j}")(torch.cat([X[i, k] for k in range(j)] + [up], 1))
+            return [getattr(self, f"final{j}")(X[0, j]) for j in range(1, self.depth + 1)]
+
     def conv_bn_relu(c_in, c_out, k=3, p=1):
         return nn.Sequential(nn.Conv2d(c_in, c_out, k, 1, p), nn.BatchNorm2d(c_out), nn.ReLU())
 
@@ -258,7 +295,8 @@ def torch_twins(torch):
             dec2 = self.dec2(torch.cat([dec3, conv2], 1))
             return self.final(self.dec1(torch.cat([dec2, conv1], 1)))
 
-    return dict(NestedUNet=NestedUNet, AttentionUNet2D=AttentionUNet2D, UNet11=UNet11, vgg11_features=vgg11_features)
+    return dict(NestedUNet=NestedUNet, PaperUNetPlusPlus=PaperUNetPlusPlus, AttentionUNet2D=AttentionUNet2D,
+                UNet11=UNet11, vgg11_features=vgg11_features)
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -374,6 +412,15 @@ def test_unetpp_matches_nested_unet(torch, tmp_path, deep_supervision):
     compare(torch, model, twin, x, train=False)
     compare(torch, model, twin, x, train=True)
     compare(torch, model, twin, x, train=False)  # eval again, with the running statistics both updated
+
+
+def test_unetpp_paper_form_matches_a_pytorch_twin(torch, tmp_path):
+    """upsample="transpose", batch_norm=False: the paper's original UNet++ (depth 3 here)."""
+    torch.manual_seed(3)
+    twin = randomise(torch, torch_twins(torch)["PaperUNetPlusPlus"](2, 2, (2, 4, 8, 16)).double(), seed=3)
+    model = transfer(torch, twin, UNetPlusPlus(2, 2, True, base_channels=2, depth=3, upsample="transpose",
+                                               batch_norm=False), tmp_path)
+    compare(torch, model, twin, np.random.default_rng(3).standard_normal((2, 2, 16, 24)), train=True)
 
 
 def test_attention_unet_matches_the_2d_reference(torch, tmp_path):
