@@ -81,3 +81,14 @@ def test_compare_refuses_bad_settings_by_name(tmp_path, field, value, message):
     setattr(cfg, field, value)
     with pytest.raises(ValueError, match=message):
         compare(cfg, progress=False, defaults=tiny)
+
+
+def test_each_models_defaults_build_and_take_their_tile():
+    from unet import zoo
+
+    for kind in zoo.KINDS:
+        cfg = zoo.train_config(kind)
+        model = zoo.model_from_config(cfg)
+        assert model.output_size(cfg.tile) > 0  # raises for a tile the model cannot take
+        assert (cfg.epochs, cfg.steps_per_epoch, cfg.batch_size) == (20, 25, 4)
+    assert zoo.train_config("unet++").depth == 4  # --deep-supervision then gives the pruned L1..L4

@@ -99,11 +99,15 @@ def train_config(kind: str = "unet", **overrides):
     return cfg
 
 
-# each kind's defaults for `unet train --model KIND` (a same-padding model's tile is its output too)
+# each kind's defaults for `unet train --model KIND` (a same-padding model's tile is its output too):
+# small networks that train on 2 CPU cores in minutes, with TrainConfig's schedule (20 epochs of 25
+# steps, batch 4, Adam 2e-3, cosine). UNet++ at depth 4 so that --deep-supervision gives L1..L4;
+# Attention U-Net at 1/8 of the reference's filters (8..128); TernausNet keeps VGG11's encoder whole
+# (ImageNet weights fit it) with a decoder 1/4 of the reference's width. Measured: docs/family_comparison.md.
 KIND_DEFAULTS = {
     "unet": {},
-    "unet++": dict(base_channels=8, depth=3, tile=96),
-    "attention": dict(feature_scale=8, tile=96),
+    "unet++": dict(base_channels=8, depth=4, tile=96),
+    "attention": dict(feature_scale=8, tile=128),
     "ternaus": dict(num_filters=8, tile=96),
 }
 
