@@ -165,3 +165,38 @@ def test_every_loss_trains_a_step_on_a_device(device, loss):
         value = train_step(model, opt, images, targets, weights, device, 1e-3, zoo.loss_function(cfg))
         assert np.isfinite(value) and value > 0, (kind, loss)
         assert not np.array_equal(mg.backend.to_numpy(model.parameters()[0].data), before)
+
+
+def test_a_batchnorm_model_resumes_bit_exactly(tmp_path, monkeypatch):
+    """UNet++ with BatchNorm and deep supervision: interrupted after step 3 of 4 and resumed, it
+    ends with the weights, running statistics and optimiser state of an uninterrupted run."""
+    import unet.train as train_module
+
+    def config(out):
+        return zoo.train_config(
+            "unet++", epochs=2, steps_per_epoch=2, batch_size=2, tile=16, base_channels=2, depth=2,
+            deep_supervision=True, out=str(tmp_path / out))
+
+    train_module.train(config("full"), progress=False, figures=False, verbose=False)
+    real, calls = train_module.sample_batch, {"n": 0}
+
+    def interrupting(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "sample_batch", interrupting)
+    with pytest.raises(SystemExit):
+        train_module.train(config("cut"), progress=False, figures=False, verbose=False)
+    monkeypatch.setattr(train_module, "sample_batch", real)
+    ckpt = tmp_path / "cut" / "checkpoint.npz"
+    assert mg.load(ckpt)["step"] == 3
+    train_module.train(config("cut"), resume=str(ckpt), progress=False, figures=False, verbose=False)
+    a, b = mg.load(tmp_path / "full" / "checkpoint.npz"), mg.load(ckpt)
+    assert a["step"] == b["step"] == 4 and list(a["model"]) == list(b["model"])
+    assert any(name.endswith("running_var") for name in a["model"])
+    for name in a["model"]:
+        np.testing.assert_array_equal(a["model"][name], b["model"][name], err_msg=name)
+    for name in a["optim"]:
+        np.testing.assert_array_equal(a["optim"][name], b["optim"][name], err_msg=name)
