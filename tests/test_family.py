@@ -14,7 +14,7 @@ import pytest
 
 import minigrad as mg
 from conftest import assert_close
-from minigrad.torch_bridge import import_from_torch, torch_save_npz
+from minigrad.torch_bridge import export_for_torch, import_from_torch, torch_load_npz, torch_save_npz
 from unet.family import AttentionUNet, TernausNet, UNetPlusPlus
 
 
@@ -412,6 +412,11 @@ def test_unetpp_matches_nested_unet(torch, tmp_path, deep_supervision):
     compare(torch, model, twin, x, train=False)
     compare(torch, model, twin, x, train=True)
     compare(torch, model, twin, x, train=False)  # eval again, with the running statistics both updated
+    # and back: minigrad's weights and statistics load into a fresh reference network (strict)
+    export_for_torch(model, tmp_path / "ours.npz")
+    fresh = torch_twins(torch)["NestedUNet"](2, 3, deep_supervision, SMALL_FILTERS).double()
+    torch_load_npz(tmp_path / "ours.npz", fresh, strict=True)
+    compare(torch, model, fresh.double(), x, train=False)
 
 
 def test_unetpp_paper_form_matches_a_pytorch_twin(torch, tmp_path):
