@@ -35,6 +35,7 @@ def tiny(kind):
                        base_channels={"unet": 2, "unet++": 3}[kind])
 
 
+@pytest.mark.slow
 def test_compare_trains_each_model_on_each_fold_and_tabulates_them(tmp_path, monkeypatch):
     import unet.train
     from unet.compare import CompareConfig, compare
@@ -64,6 +65,12 @@ def test_compare_trains_each_model_on_each_fold_and_tabulates_them(tmp_path, mon
     monkeypatch.setattr(unet.train, "train", no_training)
     again = compare(cfg, progress=False, defaults=tiny)
     assert again["rows"] == rows
+    # a table of the finished runs only names the runs it lacks
+    cfg.train, cfg.folds = False, (0, 1, 3)
+    partial = compare(cfg, progress=False, defaults=tiny)
+    assert partial["rows"] == [rows[0], rows[1], rows[2], rows[3]] and partial["missing"] == ["unet fold 1", "unet++ fold 1"]
+    assert "Not run (absent from the table): unet fold 1, unet++ fold 1." in (tmp_path / "compare.md").read_text()
+    cfg.train, cfg.folds = True, (0, 3)
     # ...but not runs made with another configuration
     cfg.schedule = 1.0
     with pytest.raises(AssertionError, match="trained again"):
@@ -83,6 +90,7 @@ def test_compare_refuses_bad_settings_by_name(tmp_path, field, value, message):
         compare(cfg, progress=False, defaults=tiny)
 
 
+@pytest.mark.slow
 def test_each_models_defaults_build_and_take_their_tile():
     from unet import zoo
 

@@ -36,6 +36,7 @@ def _compare(args):
     for key in ("schedule", "seed", "device", "out"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
+    cfg.train = not args.table_only
     result = compare(cfg, progress=not args.quiet)
     print(result["markdown"])
     print(f"wrote {cfg.out}/compare.md, compare.csv, compare.json, compare.png")
@@ -124,6 +125,8 @@ def build_parser():
     c.add_argument("--seed", type=int)
     c.add_argument("--device", choices=["cpu", "cuda"])
     c.add_argument("--out", help="output folder (default runs/compare); finished runs in it are reused")
+    c.add_argument("--table-only", dest="table_only", action="store_true",
+                   help="train nothing: tabulate the finished runs in --out, naming the missing ones")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=_compare)
     return parser

@@ -38,6 +38,7 @@ class CompareConfig:
     seed: int = 0
     device: str = "cpu"
     out: str = "runs/compare"
+    train: bool = True  # False: tabulate the finished runs only (a partial comparison says what is missing)
 
     def check(self, known=FAMILY):
         for kind in self.models:
@@ -100,10 +101,11 @@ def summarize(rows: list) -> list:
 def markdown(table: list, header: str = "") -> str:
     cells = lambda s: f"{s['mean']:.3f} ± {s['std']:.3f} ({s['min']:.3f}-{s['max']:.3f})"  # noqa: E731
     lines = [header] if header else []
-    lines += ["| model | parameters | step (s) | training (s/fold) | IoU | Dice | object F1 |",
-              "|---|---:|---:|---:|---|---|---|"]
+    lines += ["| model | parameters | folds | step (s) | training (s/fold) | IoU | Dice | object F1 |",
+              "|---|---:|---:|---:|---:|---|---|---|"]
     for e in table:
-        lines.append(f"| {e['model']} | {e['parameters']:,} | {e['step_seconds']:.2f} | {e['train_seconds']:.0f} | "
+        lines.append(f"| {e['model']} | {e['parameters']:,} | {e['folds']} | {e['step_seconds']:.2f} | "
+                     f"{e['train_seconds']:.0f} | "
                      f"{cells(e['iou'])} | {cells(e['dice'])} | {cells(e['object_f1'])} |")
     lines.append("")
     lines.append("Scores: mean ± sample standard deviation over the folds (range in brackets), each fold's "
@@ -168,13 +170,18 @@ def compare(cfg: CompareConfig, progress: bool = True, defaults=default_train_co
         from tqdm import tqdm
 
         bar = tqdm(total=len(runs), desc="unet compare", unit="run", dynamic_ncols=True)
-    rows, parameters, t0 = [], {}, time.time()
+    rows, parameters, missing, t0 = [], {}, [], time.time()
     try:
         for kind, fold in runs:
             run = run_config(kind, fold, cfg, defaults)
             if bar is not None:
                 bar.set_postfix(model=kind, held_out=QUADRANTS[fold])
             result = _finished(run)
+            if result is None and not cfg.train:
+                missing.append(f"{kind} fold {fold}")
+                if bar is not None:
+                    bar.update(1)
+                continue
             if result is None:
                 result = train(run, progress=False, figures=False, verbose=False)
             if kind not in parameters:
@@ -190,10 +197,13 @@ def compare(cfg: CompareConfig, progress: bool = True, defaults=default_train_co
     finally:
         if bar is not None:
             bar.close()
+    if not rows:
+        raise ValueError(f"compare: no finished run to tabulate in '{cfg.out}' (missing: {', '.join(missing)})")
     table = summarize(rows)
-    header = (f"U-Net family on the nuclei image, {len(cfg.folds)} quadrant fold(s), each model's `unet train` "
-              f"defaults at {cfg.schedule:g} x their epochs (seed {cfg.seed}, {cfg.device}; "
-              f"{platform.machine()}, {os.cpu_count()} CPU(s); {time.time() - t0:.0f} s this session).\n")
+    header = (f"U-Net family on the nuclei image, held-out quadrant(s) {', '.join(QUADRANTS[f] for f in cfg.folds)}; "
+              f"each model's `unet train` defaults at {cfg.schedule:g} x their epochs (seed {cfg.seed}, "
+              f"{cfg.device}; {platform.machine()}, {os.cpu_count()} CPU(s); {time.time() - t0:.0f} s this session)."
+              + (f" Not run (absent from the table): {', '.join(missing)}." if missing else "") + "\n")
     os.makedirs(cfg.out, exist_ok=True)
     from minigrad.serialization import atomic_write
 
@@ -203,4 +213,4 @@ def compare(cfg: CompareConfig, progress: bool = True, defaults=default_train_co
     write_json(os.path.join(cfg.out, "compare.json"), dict(config=asdict(cfg), runs=rows, table=table))
     figure(rows, table, os.path.join(cfg.out, "compare.png"),
            f"held-out quadrant folds, {cfg.schedule:g} x default epochs")
-    return dict(rows=rows, table=table, markdown=text)
+    return dict(rows=rows, table=table, markdown=text, missing=missing)
