@@ -593,7 +593,10 @@ class TernausNet(SamePaddingNet):
     (``encoder.0.weight`` and ``conv1.weight`` are one array), while ``parameters()`` lists
     each once (so an optimiser updates it once). The decoder (``center``, ``dec5``..``dec2``:
     ConvRelu then a 3x3 stride-2 transposed convolution + ReLU; ``dec1``: ConvRelu) ends in
-    ``final``, a 1x1 conv to one logit.
+    ``final``, a 1x1 conv to one logit. The reference sizes its decoder as multiples of
+    num_filters that equal the encoder's channels only at num_filters=32 (num_filters * 16 =
+    512), so other widths fail there; here the decoder counts the encoder's channels, which is
+    the same network at 32 and a working one at any width.
 
     ``pretrained``: the path of a bridge .npz holding VGG11's features, written where torch
     and torchvision are installed with
