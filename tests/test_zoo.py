@@ -200,3 +200,11 @@ def test_a_batchnorm_model_resumes_bit_exactly(tmp_path, monkeypatch):
         np.testing.assert_array_equal(a["model"][name], b["model"][name], err_msg=name)
     for name in a["optim"]:
         np.testing.assert_array_equal(a["optim"][name], b["optim"][name], err_msg=name)
+
+
+def test_a_checkpoint_does_not_need_ternausnets_vgg11_file(tmp_path):
+    cfg = zoo.train_config("ternaus", num_filters=1, pretrained=str(tmp_path / "gone.npz"))
+    with pytest.raises(FileNotFoundError, match="gone.npz"):
+        zoo.model_from_config(cfg)  # training needs it...
+    model = zoo.model_from_config(cfg, load_pretrained=False)  # ...a checkpoint's weights replace it
+    assert isinstance(model, TernausNet) and model.pretrained is None
