@@ -113,8 +113,18 @@ ax.legend()
 plt.show()
 assert not np.allclose(ya[0], yb[0]), "in training, image 0's output depends on its batch mates"
 assert np.array_equal(eval_a[0], eval_b[0]) and np.allclose(eval_alone[0], eval_a[0], rtol=1e-12, atol=1e-12)
-rm, rv = values(bn.running_mean).astype(float), values(bn.running_var).astype(float)  # buffers are float32
-assert np.allclose(eval_a, (xa - rm[:, None, None]) / np.sqrt(rv[:, None, None] + 1e-5), rtol=1e-10, atol=1e-10)
+rm, rv = values(bn.running_mean).astype(float), values(bn.running_var).astype(float)
+# (the running statistics are float32 buffers, so evaluation agrees to float32's precision)
+assert np.allclose(eval_a, (xa - rm[:, None, None]) / np.sqrt(rv[:, None, None] + 1e-5), rtol=1e-6, atol=1e-6)
+try:  # training on a single 1x1 image: one value per channel, no variance to normalise by
+    nn.BatchNorm2d(3)(mg.tensor(xa[:1, :, :1, :1]))
+except ValueError as err:
+    print("refused in training:", err)
+else:
+    raise AssertionError("a batch with one value per channel must be refused in training")
+bn.eval()
+print("accepted in evaluation, shape", bn(mg.tensor(xa[:1, :, :1, :1])).shape)
+bn.train()
 
 # %% [markdown]
 # The running statistics are there for evaluation: after enough training steps they are the statistics of
