@@ -110,6 +110,8 @@ def test_each_kind_trains_checkpoints_and_predicts_any_size(kind, tmp_path):
     with mg.no_grad():
         whole = model.probabilities(mg.tensor(padded[None, None])).numpy()[0]
     np.testing.assert_allclose(probs, whole[:, :45, :70], rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="tile applies to the U-Net's overlap-tile prediction"):
+        predict_probabilities(model, image, tile=64)
 
 
 def test_command_line_trains_a_family_member_and_predicts(tmp_path, capsys):

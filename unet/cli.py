@@ -114,7 +114,7 @@ def build_parser():
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", default="predictions")
-    p.add_argument("--tile", type=int)
+    p.add_argument("--tile", type=int, help="the U-Net's overlap tile size (the other models segment the whole image)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_predict)

@@ -38,11 +38,16 @@ def tile_plan(model: UNet, height: int, width: int, tile: int):
 
 def predict_probabilities(model: UNet, image, tile: int | None = None, batch_size: int = 4,
                           device: str = "cpu", progress=None) -> np.ndarray:
-    """Softmax class probabilities (C, H, W) for a 2-D image (H, W) or (C_in, H, W)."""
+    """Softmax class probabilities (C, H, W) for a 2-D image (H, W) or (C_in, H, W); a
+    single-logit family member gives (2, H, W), [1 - p, p]. ``tile`` is the U-Net's overlap
+    tile (default: a valid size near 284); the same-padding family takes no tile."""
     image = np.asarray(image, dtype=np.float32)
     if image.ndim == 2:
         image = image[None]
     if not isinstance(model, UNet):
+        if tile is not None:
+            raise ValueError(f"predict: tile applies to the U-Net's overlap-tile prediction; a {type(model).__name__} "
+                             "keeps the input's size and segments the whole mirror-padded image (got tile={tile})")
         return _predict_same_padding(model, image, device)
     if image.ndim != 3 or image.shape[0] != model.in_channels:
         raise ValueError(f"predict: image must have shape (H, W) or ({model.in_channels}, H, W), got {image.shape}")
