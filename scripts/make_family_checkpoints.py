@@ -2,13 +2,18 @@
 of depth 4 with deep supervision, for its heads and its pruning) and unet/data/family_attention.npz (an
 Attention U-Net, for its gates).
 
-Both are ``unet train --model KIND`` runs at that model's defaults (seed 0, the bottom-right quadrant
-held out), the UNet++ one with deep supervision and depth 4 (pruning needs L1..L4). Exactly these
-commands made them (on 2 CPU cores, one BLAS thread each):
+Both come from ``unet train --model KIND`` at that model's defaults (seed 0, the bottom-right quadrant
+held out). The machine was shared by many jobs when they were made (load average ~12 on 2 cores, so
+about 10x slower than quiet), hence the short runs. Exactly these commands made them (one BLAS thread):
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 unet train --model unet++ --deep-supervision --depth 4 --out runs/family_unetpp --quiet
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 unet train --model attention --out runs/family_attention --quiet
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 unet train --model unet++ --deep-supervision --epochs 4 --out runs/family_unetpp --quiet
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 unet train --model attention --feature-scale 8 --tile 128 --out runs/family_attention --quiet
     python scripts/make_family_checkpoints.py runs/family_unetpp/checkpoint.npz runs/family_attention/checkpoint.npz
+
+The UNet++ run is complete (4 epochs of 25 steps). The Attention U-Net's file is the checkpoint its
+run writes after an epoch (the shipped file's history says which; its configuration keeps the run's
+20 epochs): a snapshot taken while the run went on, as every epoch's checkpoint is the same whether the
+run is then stopped or not (``--feature-scale 8 --tile 128`` are its defaults, spelled out).
 
 The last step keeps what the notebook needs (no optimiser state): the floating-point weights and
 BatchNorm statistics as float16 (the notebook casts them back to float32; the integer batch counters
