@@ -433,3 +433,7 @@ else:
 # %%
 for m, t in table.items():
     assert 0.5 < t["iou"].mean() <= 1.0, (m, t["iou"])  # every variant learns the image
+
+# %% [markdown]
+# *Measured run time: 54 s with `pytest --nbmake` (36 s in a student copy with the textbook solutions), on
+# 2 CPU cores shared with other jobs (load average 9-11; about 13 s of CPU time).*
