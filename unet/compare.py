@@ -143,7 +143,7 @@ def figure(rows: list, table: list, path: str, title: str = ""):
     low = min(r[k] for r in rows for k in SCORES)
     ax.set_ylim(max(0.0, low - 0.05), 1.0)
     ax.set_ylabel("held-out score (dots: folds)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(SCORES), frameon=False)
     for e in table:
         ax2.errorbar(e["step_seconds"], e["iou"]["mean"], yerr=e["iou"]["std"], fmt="o", capsize=3)
         ax2.annotate(f"{e['model']}\n{e['parameters'] / 1e6:.2f} M", (e["step_seconds"], e["iou"]["mean"]),
@@ -152,7 +152,7 @@ def figure(rows: list, table: list, path: str, title: str = ""):
     ax2.set_ylabel("held-out IoU")
     ax2.set_title("quality against cost")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, y=1.05)
     save_figure(fig, path)
     plt.close(fig)
 
