@@ -139,11 +139,16 @@ def make_region(image, instances, w0=10.0, sigma=5.0) -> Region:
     return Region(image, instances, class_target(instances), weight_map(instances, w0=w0, sigma=sigma))
 
 
-def split_dataset(name: str, w0=10.0, sigma=5.0, mask_kind="instance", seed: int = 0):
+QUADRANTS = ("top-left", "top-right", "bottom-left", "bottom-right")
+
+
+def split_dataset(name: str, w0=10.0, sigma=5.0, mask_kind="instance", seed: int = 0, fold: int = -1):
     """(training regions, held-out regions) for ``nuclei``, ``synthetic`` or a folder.
 
-    A single image (the nuclei image) is split into quadrants: three train, the
-    bottom-right one is held out. With several images, the last one is held out.
+    A single image (the nuclei image) is split into quadrants (``QUADRANTS``' order):
+    three train, quadrant ``fold`` is held out (default -1: the bottom-right one). With
+    several images, image ``fold`` (in name order) is held out (default: the last one).
+    Cross-validation over the folds 0..3 holds out each quadrant in turn.
     """
     if name == "nuclei":
         pairs = [load_nuclei()]
@@ -157,8 +162,12 @@ def split_dataset(name: str, w0=10.0, sigma=5.0, mask_kind="instance", seed: int
         quads = [(slice(0, h2), slice(0, w2)), (slice(0, h2), slice(w2, None)),
                  (slice(h2, None), slice(0, w2)), (slice(h2, None), slice(w2, None))]
         pairs = [(image[q], relabel(instances[q])) for q in quads]
+    if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not -len(pairs) <= fold < len(pairs):
+        raise ValueError(f"split_dataset: fold must be an integer in [-{len(pairs)}, {len(pairs) - 1}] "
+                         f"(one of the {len(pairs)} regions is held out), got {fold!r}")
+    held = int(fold) % len(pairs)
     regions = [make_region(im, ins, w0, sigma) for im, ins in pairs]
-    return regions[:-1], regions[-1:]
+    return regions[:held] + regions[held + 1:], regions[held:held + 1]
 
 
 # --------------------------------------------------------------------------------------
