@@ -102,20 +102,17 @@ class Interpolate(Function):
     def backward(self, g):
         # BEGIN TASK interp.upsample_backward
         xp = backend.array_module(g)
-
-        def sampling_matrix(i0, i1, lam, in_size):  # a[o, i]: the weight output o took input i with
-            a = xp.zeros((i0.shape[0], in_size), dtype=g.dtype)
-            out = xp.arange(i0.shape[0])
-            a[out, i0] += 1 if lam is None else 1 - lam
-            if lam is not None:
-                a[out, i1] += lam
-            return a
-
-        a_rows = sampling_matrix(*self.rows, self.x_shape[2])
-        a_cols = sampling_matrix(*self.cols, self.x_shape[3])
-        # dx = a_rows^T @ g @ a_cols, as two matrix products over all samples and channels at once
-        dx = xp.einsum("ncop,pj->ncoj", g, a_cols, optimize=True)
-        return (xp.einsum("oi,ncoj->ncij", a_rows, dx, optimize=True),)
+        matrices = []
+        for (i0, i1, lam), size in ((self.rows, self.x_shape[2]), (self.cols, self.x_shape[3])):
+            a = xp.zeros((i0.shape[0], size), dtype=g.dtype)  # a[o, i]: the weight output o took input i with
+            o = xp.arange(i0.shape[0])
+            if lam is None:
+                a[o, i0] = 1
+            else:
+                a[o, i0] += 1 - lam
+                a[o, i1] += lam
+            matrices.append(a)
+        return (matrices[0].T @ g @ matrices[1],)
         # END TASK
 
 

@@ -69,23 +69,17 @@ class BatchNorm(Function):
         return y
 
     def backward(self, g):
-        axes = self.axes
-        sum_g = channel_sums(g) if self.needs_input_grad[2] or self.training else None
-        sum_g_x_hat = channel_sums(g, self.x_hat) if self.needs_input_grad[1] or self.training else None
-        dweight = sum_g_x_hat if self.needs_input_grad[1] else None
-        dbias = sum_g if self.needs_input_grad[2] else None
+        # the parameters' gradients (per-channel sums without a temporary the size of g)
+        dweight = channel_sums(g, self.x_hat) if self.needs_input_grad[1] else None
+        dbias = channel_sums(g) if self.needs_input_grad[2] else None
         dx = None
         if self.needs_input_grad[0]:
             # BEGIN TASK norm.batch_norm_backward
-            scale = self.inv_std if self.weight is None else self.inv_std * self.weight  # w / sqrt(var + eps)
-            if self.training:  # mu and var were computed from x: subtract their shares of g
-                m = g.size // g.shape[1]
-                dx = self.x_hat * (sum_g_x_hat / m).reshape(scale.shape)  # the share through var
-                dx += (sum_g / m).reshape(scale.shape)  # the share through mu
-                backend.array_module(g).subtract(g, dx, out=dx)  # (in place: one new array, not three)
-                dx *= scale
-            else:
-                dx = g * scale
+            dx_hat = g if self.weight is None else g * self.weight
+            if self.training:
+                dx_hat = (dx_hat - dx_hat.mean(axis=self.axes, keepdims=True)
+                          - self.x_hat * (dx_hat * self.x_hat).mean(axis=self.axes, keepdims=True))
+            dx = dx_hat * self.inv_std
             # END TASK
         return dx, dweight, dbias
 

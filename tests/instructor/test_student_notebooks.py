@@ -20,11 +20,11 @@ import sys
 import pytest
 
 from minigrad_course.tasks import TASKS
+from textbook_solutions import textbook
 
 pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TEXTBOOK = os.path.join(ROOT, "tests", "instructor", "textbook")
 NOTEBOOKS = sorted(f[:-6] for f in os.listdir(os.path.join(ROOT, "tutorials")) if f.endswith(".ipynb"))
 CHECK = "python -m minigrad_course check"
 
@@ -77,7 +77,7 @@ def fill(tree, tasks):
     from minigrad_course.submission import fill_in
 
     if tasks:
-        assert sorted(fill_in(tree, TEXTBOOK, tasks)) == sorted(tasks)
+        assert sorted(fill_in(tree, textbook(), tasks)) == sorted(tasks)
 
 
 def exercise_solutions():
