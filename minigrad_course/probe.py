@@ -274,8 +274,9 @@ def _load_flat(module, theta):
 
 def drive_unetpp(params, a):
     """A small UNet++ (training mode: batch statistics) on given weights: every node X^{i,j}, the
-    head(s) (``prune``: the pruned network L^d's one head), and the gradients of the input and
-    of every parameter, backward from all heads at once (through cat, no task's op)."""
+    head(s) (``prune``: the pruned network L^d's one head), the input's gradient and each
+    parameter's gradient summed (NaN where it is lost), backward from all heads at once
+    (through cat, no task's op)."""
     import minigrad as mg
     from unet.family import UNetPlusPlus
 
@@ -294,8 +295,8 @@ def drive_unetpp(params, a):
     out = mg.cat(heads, dim=1)
     _backward(out, np.resize(a["g"], out.shape))
     res["grad_x"] = _g(x)
-    for name, p in net.named_parameters():
-        res[f"grad_{name}"] = _g(p)
+    for name, p in net.named_parameters():  # each parameter's gradient summed: small to ship, NaN if lost
+        res[f"grad_sum_{name}"] = _g(p).sum()
     return res
 
 

@@ -358,3 +358,48 @@ def test_check_and_grade_give_the_same_points_for_the_same_code(reference, tmp_p
     assert "3/4" in shown and f"{5 * 3 / 4:.2f}/5" in shown  # check: 3 of 4 visible cases
     assert r.points == round(5 * 3 / 5, 2)  # grade: 3 of the 4 visible + 1 hidden
     assert subprocess.run([sys.executable, "-c", "import minigrad_course"], cwd=copy).returncode == 0
+
+
+WEEK5 = ["norm.batch_norm_backward", "interp.upsample_backward", "loss.dice_backward", "unetpp.forward"]
+
+
+@pytest.mark.slow
+def test_check_and_grade_agree_on_a_week5_copy(reference, tmp_path):
+    """A week-5 copy with every week-5 task written the textbook way but batch norm's variance
+    term forgotten (right in eval, wrong in training): check and grade score each task's visible
+    cases alike, the three correct tasks in full, and the hidden cases count in grade only."""
+    from minigrad_course.submission import fill_in
+    from textbook_solutions import textbook
+
+    copy = tmp_path / "week5"
+    make_student(str(ROOT), str(copy), only=WEEK5)
+    assert sorted(fill_in(str(copy), textbook(), WEEK5)) == sorted(WEEK5)
+    bn = "norm.batch_norm_backward"
+    path = copy / "minigrad" / "functional" / "norm.py"
+    body = fences.task_blocks(bn, str(copy))[0].body
+    text = "".join(body)
+    forgetful = text.replace("\n                          - self.x_hat * (dx_hat * self.x_hat).mean(axis=self.axes, keepdims=True))",
+                             ")")
+    assert forgetful != text, text
+    path.write_text(fences.rewrite(path.read_text(), "minigrad/functional/norm.py", {bn: [forgetful.splitlines(True)]}))
+    import io
+    import re
+
+    stream = io.StringIO()
+    assert not check(str(copy), WEEK5, stream=stream)
+    shown = stream.getvalue()
+    graded = grade(str(reference), [str(copy)], tasks=WEEK5, jobs=1)[0].tasks
+    course = load_course(str(ROOT))
+    for t in WEEK5:
+        m = re.search(re.escape(t) + r"\s+([\d.]+)/[\d.]+\s+(\d+)/(\d+)", shown)
+        assert m, shown
+        r = graded[t]
+        assert (int(m.group(2)), int(m.group(3))) == (r.passed, r.total), (t, shown, r.status)
+        assert r.total == len(cases.visible_cases(t)) and r.hidden_total >= 1
+        if t != bn:
+            assert r.passed == r.total and r.hidden_passed == r.hidden_total, (t, r.report)
+            assert float(m.group(1)) == r.points == course.tasks[t].points
+    r = graded[bn]
+    training = [c for c in cases.visible_cases(bn) if c.params["training"]]
+    assert r.passed == r.total - len(training) > 0 and r.hidden_passed == 0, r.report
+    assert float(re.search(re.escape(bn) + r"\s+([\d.]+)/", shown).group(1)) == round(10 * r.passed / r.total, 2)
