@@ -365,23 +365,24 @@ WEEK5 = ["norm.batch_norm_backward", "interp.upsample_backward", "loss.dice_back
 
 @pytest.mark.slow
 def test_check_and_grade_agree_on_a_week5_copy(reference, tmp_path):
-    """A week-5 copy with every week-5 task written the textbook way but batch norm's variance
-    term forgotten (right in eval, wrong in training): check and grade score each task's visible
-    cases alike, the three correct tasks in full, and the hidden cases count in grade only."""
+    """A week-5 copy with every task written the textbook way but the Dice gradient's division
+    by the number of images forgotten (right per batch, wrong per image): check (the student's
+    code for every task) and grade (the student's block of the graded task only) score each
+    week-5 task's visible cases alike, the three correct ones in full; the hidden cases count in
+    grade only. (A bug in a prerequisite, batch norm's, would also fail UNet++'s cases in check
+    but not in grade: check runs the student's whole copy.)"""
     from minigrad_course.submission import fill_in
     from textbook_solutions import textbook
 
     copy = tmp_path / "week5"
-    make_student(str(ROOT), str(copy), only=WEEK5)
-    assert sorted(fill_in(str(copy), textbook(), WEEK5)) == sorted(WEEK5)
-    bn = "norm.batch_norm_backward"
-    path = copy / "minigrad" / "functional" / "norm.py"
-    body = fences.task_blocks(bn, str(copy))[0].body
-    text = "".join(body)
-    forgetful = text.replace("\n                          - self.x_hat * (dx_hat * self.x_hat).mean(axis=self.axes, keepdims=True))",
-                             ")")
+    make_student(str(ROOT), str(copy), release="week5")
+    assert sorted(fill_in(str(copy), textbook())) == sorted(load_course(str(ROOT)).tasks)
+    dice = "loss.dice_backward"
+    path = copy / "unet" / "losses.py"
+    text = "".join(fences.task_blocks(dice, str(copy))[0].body)
+    forgetful = text.replace("-g / self.groups * ", "-g * ")
     assert forgetful != text, text
-    path.write_text(fences.rewrite(path.read_text(), "minigrad/functional/norm.py", {bn: [forgetful.splitlines(True)]}))
+    path.write_text(fences.rewrite(path.read_text(), "unet/losses.py", {dice: [forgetful.splitlines(True)]}))
     import io
     import re
 
@@ -396,10 +397,12 @@ def test_check_and_grade_agree_on_a_week5_copy(reference, tmp_path):
         r = graded[t]
         assert (int(m.group(2)), int(m.group(3))) == (r.passed, r.total), (t, shown, r.status)
         assert r.total == len(cases.visible_cases(t)) and r.hidden_total >= 1
-        if t != bn:
+        if t != dice:
             assert r.passed == r.total and r.hidden_passed == r.hidden_total, (t, r.report)
             assert float(m.group(1)) == r.points == course.tasks[t].points
-    r = graded[bn]
-    training = [c for c in cases.visible_cases(bn) if c.params["training"]]
-    assert r.passed == r.total - len(training) > 0 and r.hidden_passed == 0, r.report
-    assert float(re.search(re.escape(bn) + r"\s+([\d.]+)/", shown).group(1)) == round(10 * r.passed / r.total, 2)
+    r = graded[dice]
+    per_batch = [c for c in cases.visible_cases(dice) if not c.params["per_image"]]
+    assert r.passed == len(per_batch) < r.total and r.hidden_passed == r.hidden_total, r.report
+    points = course.tasks[dice].points
+    assert float(re.search(re.escape(dice) + r"\s+([\d.]+)/", shown).group(1)) == round(points * r.passed / r.total, 2)
+    assert r.points == round(points * (r.passed + r.hidden_passed) / (r.total + r.hidden_total), 2)
