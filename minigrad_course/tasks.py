@@ -83,8 +83,8 @@ DEFAULT_TASKS = (
        "m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2, p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)",
        "tutorials/06_train_unet.ipynb", ()),
     _T("norm.batch_norm_backward", "minigrad/functional/norm.py", "BatchNorm.backward (the input gradient)",
-       "dx_hat = g * w; in training subtract its mean and x_hat * mean(dx_hat * x_hat) over each channel's "
-       "values (self.axes); dx = dx_hat * self.inv_std",
+       "dx_hat = g * w (self.weight, or 1); in training subtract its per-channel mean and x_hat times the "
+       "per-channel mean of dx_hat * x_hat (means over self.axes); then multiply by self.inv_std",
        "tutorials/09_normalisation_and_upsampling.ipynb", ("autograd.toposort", "gradcheck.central_difference")),
     _T("interp.upsample_backward", "minigrad/functional/interp.py", "Interpolate.backward",
        "the adjoint: per axis A[o, i0[o]] += 1 - lam[o], A[o, i1[o]] += lam[o]; dx = A_rows^T @ g @ A_cols",
