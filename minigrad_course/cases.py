@@ -16,8 +16,8 @@ students, never inside a sandbox): a module with ``CASES = [case(...), ...]`` wr
 same ``case`` function (marked hidden when loaded), each with a name the instructor chooses;
 feedback shows their names and how many passed, nothing more.
 
-How to add a task's cases (e.g. a week-5 batch-norm, bilinear-upsample or Dice-loss backward,
-or a U-Net-family forward, ported from its pytest-marked tests):
+How to add a task's cases (``WEEK5_CASES`` below is a worked example: four tasks ported from
+their pytest-marked tests, one driver each in ``probe.py``):
 1. In ``probe.py`` write ``drive_<name>(params, arrays) -> dict of arrays`` that builds the
    inputs as tensors (``_t``), calls the public function, runs backward with the upstream
    gradient through ``_backward(out, arrays["g"])`` (``out.backward(g)``: no other task's op such
