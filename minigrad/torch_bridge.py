@@ -4,10 +4,14 @@ minigrad's state dicts already use PyTorch's names and layouts for the layers mi
     nn.Linear            weight (out_features, in_features), bias (out_features,)
     nn.Conv2d            weight (C_out, C_in / groups, kh, kw), bias (C_out,)
     nn.ConvTranspose2d   weight (C_in, C_out / groups, kh, kw), bias (C_out,)
+    nn.BatchNorm2d       weight, bias (C,); buffers running_mean, running_var (C,) and
+                         num_batches_tracked (0-d int64)
 so a minigrad model and its PyTorch twin (same module names) exchange weights unchanged: no
-transposition, no renaming; only the container differs. ``torch.save`` files are pickles,
+transposition, no renaming; only the container differs. Buffers travel like parameters (state
+dicts hold both), so BatchNorm's running statistics and batch count go across in both
+directions, and the twin behaves the same in train() and in eval() mode. ``torch.save`` files are pickles,
 which minigrad never loads (unpickling runs arbitrary code), so the bridge is a plain .npz:
-one array per parameter under its PyTorch name, plus a format marker, read with
+one array per parameter or buffer under its PyTorch name, plus a format marker, read with
 ``allow_pickle=False`` on both sides.
 
 minigrad side (no torch needed):
@@ -33,6 +37,12 @@ from .serialization import StateDict, atomic_write, load
 
 BRIDGE_KEY = "__minigrad_torch_bridge__"
 BRIDGE_FORMAT = "minigrad-torch-bridge-v1"
+
+
+def _contiguous(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous array of the same shape: a 0-d value (BatchNorm2d's num_batches_tracked)
+    stays 0-d (``np.ascontiguousarray`` would make it 1-d)."""
+    return np.require(array, requirements="C")
 
 
 def _write(arrays: dict, path) -> None:
@@ -84,7 +94,7 @@ def export_for_torch(source, path) -> list:
         if isinstance(value, dict) or not (backend.is_array(value) or isinstance(value, np.ndarray)):
             raise TypeError(f"export_for_torch: '{name}' is a {type(value).__name__}, expected an array "
                             "(pass the model or its state_dict())")
-        arrays[name] = np.ascontiguousarray(backend.to_numpy(value))
+        arrays[name] = _contiguous(backend.to_numpy(value))
     _write(arrays, path)
     return list(arrays)
 
@@ -106,7 +116,7 @@ def torch_save_npz(module_or_state_dict, path) -> list:
     for name, value in state.items():
         if not hasattr(value, "detach"):
             raise TypeError(f"torch_save_npz: '{name}' is a {type(value).__name__}, expected a torch.Tensor")
-        arrays[name] = np.ascontiguousarray(value.detach().cpu().numpy())
+        arrays[name] = _contiguous(value.detach().cpu().numpy())
     _write(arrays, path)
     return list(arrays)
 

@@ -16,8 +16,8 @@ students, never inside a sandbox): a module with ``CASES = [case(...), ...]`` wr
 same ``case`` function (marked hidden when loaded), each with a name the instructor chooses;
 feedback shows their names and how many passed, nothing more.
 
-How to add a task's cases (e.g. a week-5 batch-norm, bilinear-upsample or Dice-loss backward,
-or a U-Net-family forward, ported from its pytest-marked tests):
+How to add a task's cases (``WEEK5_CASES`` below is a worked example: four tasks ported from
+their pytest-marked tests, one driver each in ``probe.py``):
 1. In ``probe.py`` write ``drive_<name>(params, arrays) -> dict of arrays`` that builds the
    inputs as tensors (``_t``), calls the public function, runs backward with the upstream
    gradient through ``_backward(out, arrays["g"])`` (``out.backward(g)``: no other task's op such
@@ -265,6 +265,108 @@ CASES = [
                                                                      "weight_decay": 0.1}, steps=4),
     _optimizer_case("optim.adam", "float32, large eps", "Adam", {"lr": 0.1, "eps": 0.1}, dtype=np.float32),
 ]
+
+
+def _bn_case(name, shape, training, affine=(True, True), dtype=np.float64, running=True, **options):
+    """F.batch_norm on (N, C, *) input: shifted and scaled so a wrong mean or variance shows."""
+    c = shape[1]
+
+    def make(r):
+        a = {"x": _n(r, *shape) * 2.5 + 1.5, "g": _n(r, *shape)}
+        if affine[0]:
+            a["w"] = r.uniform(0.5, 2.0, c) * r.choice([-1.0, 1.0], c)
+        if affine[1]:
+            a["b"] = _n(r, c)
+        if running:
+            a["running_mean"], a["running_var"] = _n(r, c), r.uniform(0.5, 2.0, c)
+        return {k: v.astype(dtype) for k, v in a.items()}
+
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-7, atol=1e-9)
+    return case("norm.batch_norm_backward", name, "batch_norm", dict(training=training, **options), make, **tol)
+
+
+def _resize_out(hw, size=None, scale_factor=None):
+    if size is not None:
+        return tuple(_pair(size))
+    return tuple(int(np.floor(n * s)) for n, s in zip(hw, _pair(scale_factor)))
+
+
+def _interp_case(name, shape, mode, align_corners=None, size=None, scale_factor=None, dtype=np.float64, **kw):
+    params = {"mode": mode, "align_corners": align_corners, "size": size, "scale_factor": scale_factor}
+    out = _resize_out(shape[2:], size, scale_factor)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-7, atol=1e-9)
+    return case("interp.upsample_backward", name, "interpolate", {k: v for k, v in params.items() if v is not None},
+                lambda r: {"x": _n(r, *shape).astype(dtype), "g": _n(r, *shape[:2], *out).astype(dtype)},
+                **{**tol, **kw})
+
+
+def _dice_case(name, shape, per_image, smooth=1e-5, dtype=np.float64, empty=(), zeros=False, g=1.0):
+    """Probabilities in (0, 1) (all 0 with ``zeros``) against a 0/1 target; the images listed in
+    ``empty`` have no object pixels."""
+    def make(r):
+        p = np.zeros(shape) if zeros else r.uniform(0.02, 0.98, shape)
+        t = (r.random(shape) < 0.4).astype(np.float64)
+        for k in empty:
+            t[k] = 0
+        return {"p": p.astype(dtype), "t": t.astype(dtype), "g": np.array(g, dtype=dtype)}
+
+    tol = dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-8, atol=1e-11)
+    return case("loss.dice_backward", name, "soft_dice", {"per_image": per_image, "smooth": smooth}, make, **tol)
+
+
+def _unetpp_case(name, depth, hw, deep_supervision=False, prune=None, **options):
+    """A small UNet++ (base_channels 2, batch 2, float64) on weights drawn from ``theta``."""
+    params = dict(num_classes=options.pop("num_classes", 1), deep_supervision=deep_supervision, base_channels=2,
+                  depth=depth, **options)
+    if prune is not None:
+        params["prune"] = prune
+    return case("unetpp.forward", name, "unetpp", params,
+                lambda r: {"x": _n(r, 2, 1, hw, hw), "theta": _n(r, 4099), "g": _n(r, 4 * hw * hw * depth)},
+                rtol=1e-6, atol=1e-9)
+
+
+WEEK5_CASES = [
+    # norm.batch_norm_backward: training (the two extra terms) and eval, with and without weight
+    # and bias, float32 and float64, (N, C, H, W), (N, C, L) and (N, C) input
+    _bn_case("training, weight and bias", (4, 3, 3, 3), True),
+    _bn_case("training, no weight or bias", (3, 2, 4, 2), True, affine=(False, False)),
+    _bn_case("training, weight without bias, momentum 0.3", (2, 4, 3, 5), True, affine=(True, False), momentum=0.3),
+    _bn_case("eval (running statistics)", (3, 3, 2, 4), False),
+    _bn_case("eval, no weight or bias", (2, 2, 3, 3), False, affine=(False, False)),
+    _bn_case("training, float32", (4, 3, 4, 4), True, dtype=np.float32),
+    _bn_case("eval, float32", (2, 3, 3, 3), False, dtype=np.float32),
+    _bn_case("training, (N, C, L) input", (5, 3, 7), True),
+    _bn_case("training, (N, C) input, no running statistics", (6, 4), True, running=False),
+    # interp.upsample_backward: every mode, size and scale_factor, up and down, non-square
+    _interp_case("nearest, scale_factor 2", (2, 2, 3, 4), "nearest", scale_factor=2),
+    _interp_case("nearest, size (5, 7) from 4x3", (1, 2, 4, 3), "nearest", size=[5, 7]),
+    _interp_case("nearest, down to (2, 3) from 5x7", (1, 2, 5, 7), "nearest", size=[2, 3]),
+    _interp_case("nearest-exact, scale_factor (1.5, 2.5)", (1, 2, 4, 3), "nearest-exact", scale_factor=[1.5, 2.5]),
+    _interp_case("nearest-exact, down by 0.5", (1, 1, 6, 8), "nearest-exact", scale_factor=0.5),
+    _interp_case("bilinear, align_corners, scale_factor 2", (2, 2, 3, 4), "bilinear", True, scale_factor=2),
+    _interp_case("bilinear, align_corners, size (7, 5) from 3x4", (1, 2, 3, 4), "bilinear", True, size=[7, 5]),
+    _interp_case("bilinear, align_corners, down to (3, 2) from 7x5", (1, 2, 7, 5), "bilinear", True, size=[3, 2]),
+    _interp_case("bilinear, scale_factor 2", (2, 2, 3, 4), "bilinear", False, scale_factor=2),
+    _interp_case("bilinear, size (9, 7) from 4x5", (1, 2, 4, 5), "bilinear", False, size=[9, 7]),
+    _interp_case("bilinear, down by (0.5, 0.75)", (1, 2, 6, 8), "bilinear", False, scale_factor=[0.5, 0.75]),
+    _interp_case("bilinear, scale_factor (1.7, 1.3)", (1, 1, 5, 6), "bilinear", False, scale_factor=[1.7, 1.3]),
+    _interp_case("bilinear x2, float32", (2, 3, 4, 4), "bilinear", True, scale_factor=2, dtype=np.float32),
+    # loss.dice_backward: per image and per batch, empty targets, smoothing, upstream gradient
+    _dice_case("per image", (3, 1, 4, 5), True),
+    _dice_case("per batch, upstream gradient 2.5", (2, 1, 4, 4), False, g=2.5),
+    _dice_case("per image, one image without object pixels", (3, 1, 3, 4), True, empty=(1,)),
+    _dice_case("per batch, empty target and prediction", (2, 1, 3, 3), False, empty=(0, 1), zeros=True),
+    _dice_case("two channels, smooth 1", (2, 2, 3, 3), True, smooth=1.0, g=0.7),
+    _dice_case("per image, float32", (2, 1, 5, 5), True, dtype=np.float32),
+    # unetpp.forward: every node of the nested wiring, depth 2-4, deep supervision, pruning
+    _unetpp_case("depth 2", 2, 8),
+    _unetpp_case("depth 3, deep supervision (three heads)", 3, 8, deep_supervision=True),
+    _unetpp_case("depth 4", 4, 16),
+    _unetpp_case("depth 3, deep supervision, pruned to L^2", 3, 8, deep_supervision=True, prune=2),
+    _unetpp_case("depth 2, transposed-convolution upsampling, no batch norm, two classes", 2, 8,
+                 upsample="transpose", batch_norm=False, num_classes=2),
+]
+CASES += WEEK5_CASES
 
 
 def _up_block_sizes(c):

@@ -218,6 +218,88 @@ def drive_optimizer(params, a):
     return out
 
 
+# ---- week 5: batch norm, interpolation, Dice, UNet++ ----------------------------------------
+def drive_batch_norm(params, a):
+    """F.batch_norm in training or eval, with or without weight and bias; the running statistics
+    after the call (updated in training) are outputs too."""
+    import minigrad.functional as F
+
+    x = _t(a["x"])
+    w = _t(a["w"]) if "w" in a else None
+    b = _t(a["b"]) if "b" in a else None
+    rm = a["running_mean"].copy() if "running_mean" in a else None
+    rv = a["running_var"].copy() if "running_var" in a else None
+    out = F.batch_norm(x, rm, rv, w, b, training=params["training"], momentum=params.get("momentum", 0.1),
+                       eps=params.get("eps", 1e-5))
+    _backward(out, a["g"])
+    res = {"out": out.numpy(), "grad_x": _g(x)}
+    for name, t in (("grad_w", w), ("grad_b", b)):
+        if t is not None:
+            res[name] = _g(t)
+    for name, v in (("running_mean", rm), ("running_var", rv)):
+        if v is not None:
+            res[name] = np.asarray(v)
+    return res
+
+
+def drive_interpolate(params, a):
+    import minigrad.functional as F
+
+    x = _t(a["x"])
+    out = F.interpolate(x, size=params.get("size"), scale_factor=params.get("scale_factor"), mode=params["mode"],
+                        align_corners=params.get("align_corners"))
+    _backward(out, a["g"])
+    return {"out": out.numpy(), "grad_x": _g(x)}
+
+
+def drive_soft_dice(params, a):
+    from unet.losses import soft_dice_loss
+
+    p = _t(a["p"])
+    loss = soft_dice_loss(p, a["t"], smooth=params["smooth"], per_image=params["per_image"])
+    _backward(loss, a["g"])
+    return {"loss": loss.numpy(), "grad_p": _g(p)}
+
+
+def _load_flat(module, theta):
+    """Every parameter in ``parameters()`` order from consecutive values of ``theta`` (cycled
+    when it is too short), scaled by 1/sqrt(fan-in) so that deep stacks stay in range."""
+    flat, at = np.asarray(theta), 0
+    for p in module.parameters():
+        vals = np.resize(np.roll(flat, -at), p.size) if p.size else np.zeros(0)
+        fan_in = int(np.prod(p.shape[1:])) if len(p.shape) > 1 else 1
+        p.data = (vals / np.sqrt(fan_in)).astype(p.dtype).reshape(p.shape)
+        at = (at + p.size) % flat.size
+
+
+def drive_unetpp(params, a):
+    """A small UNet++ (training mode: batch statistics) on given weights: every node X^{i,j}, the
+    head(s) (``prune``: the pruned network L^d's one head), the input's gradient and each
+    parameter's gradient summed (NaN where it is lost), backward from all heads at once
+    (through cat, no task's op)."""
+    import minigrad as mg
+    from unet.family import UNetPlusPlus
+
+    net = UNetPlusPlus(in_channels=a["x"].shape[1], num_classes=params["num_classes"],
+                       deep_supervision=params["deep_supervision"], base_channels=params["base_channels"],
+                       depth=params["depth"], upsample=params.get("upsample", "bilinear"),
+                       batch_norm=params.get("batch_norm", True)).to(dtype=a["x"].dtype)
+    _load_flat(net, a["theta"])
+    x = _t(a["x"])
+    prune = params.get("prune")
+    res = {f"node{i}_{j}": v.numpy() for (i, j), v in net.nodes(x, prune).items()}
+    heads = net(x, prune=prune)
+    heads = heads if isinstance(heads, list) else [heads]
+    for k, h in enumerate(heads):
+        res[f"head{k}"] = h.numpy()
+    out = mg.cat(heads, dim=1)
+    _backward(out, np.resize(a["g"], out.shape))
+    res["grad_x"] = _g(x)
+    for name, p in net.named_parameters():  # each parameter's gradient summed: small to ship, NaN if lost
+        res[f"grad_sum_{name}"] = _g(p).sum()
+    return res
+
+
 DRIVERS = {name[len("drive_"):]: fn for name, fn in list(globals().items()) if name.startswith("drive_")}
 
 

@@ -82,6 +82,24 @@ DEFAULT_TASKS = (
     _T("optim.adam", "minigrad/optim.py", "Adam._update",
        "m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2, p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)",
        "tutorials/06_train_unet.ipynb", ()),
+    _T("norm.batch_norm_backward", "minigrad/functional/norm.py", "BatchNorm.backward (the input gradient)",
+       "dx_hat = g * w (self.weight, or 1); in training subtract its per-channel mean and x_hat times the "
+       "per-channel mean of dx_hat * x_hat (means over self.axes); then multiply by self.inv_std",
+       "tutorials/09_normalisation_and_upsampling.ipynb", ("autograd.toposort", "gradcheck.central_difference")),
+    _T("interp.upsample_backward", "minigrad/functional/interp.py", "Interpolate.backward",
+       "the adjoint: per axis A[o, i0[o]] += 1 - lam[o], A[o, i1[o]] += lam[o]; dx = A_rows^T @ g @ A_cols",
+       "tutorials/09_normalisation_and_upsampling.ipynb", ("autograd.toposort", "gradcheck.central_difference")),
+    _T("loss.dice_backward", "unet/losses.py", "SoftDice.backward",
+       "dp = -g / G * (2 t (S + s) - (2 I + s)) / (S + s)^2 with self.inter = 2 I + s, self.total = S + s; "
+       "the target gets None",
+       "tutorials/09_normalisation_and_upsampling.ipynb", ("autograd.toposort", "gradcheck.central_difference")),
+    _T("unetpp.forward", "unet/family.py", "UNetPlusPlus.nodes (the nested skips)",
+       "node X[i, j] (j >= 1): its block conv{i}_{j} on the channel concatenation of X[i, 0..j-1] and X[i+1, j-1] "
+       "upsampled by self._up",
+       "tutorials/10_unet_family.ipynb",
+       ("autograd.toposort", "autograd.elementwise", "autograd.matmul", "conv.im2col", "conv.col2im",
+        "conv.conv2d_backward", "conv.conv_transpose2d", "pool.max_pool2d_backward", "norm.batch_norm_backward",
+        "interp.upsample_backward")),
 )
 
 TASKS = {t.id: t for t in DEFAULT_TASKS}

@@ -31,6 +31,10 @@ MG = {  # (OpInfo name, variant) -> the minigrad call taking the same arguments
     ("nn.functional.conv2d", ""): F.conv2d,
     ("nn.functional.conv_transpose2d", ""): F.conv_transpose2d,
     ("nn.functional.max_pool2d", ""): F.max_pool2d,
+    ("nn.functional.batch_norm", ""): F.batch_norm,
+    ("nn.functional.batch_norm", "without_cudnn"): F.batch_norm,
+    ("nn.functional.upsample_nearest", ""): F.upsample_nearest,
+    ("nn.functional.upsample_bilinear", ""): F.upsample_bilinear,
     ("nn.functional.cross_entropy", ""): F.cross_entropy,
     ("nn.functional.binary_cross_entropy_with_logits", ""): F.binary_cross_entropy_with_logits,
     ("nn.functional.mse_loss", ""): F.mse_loss,
@@ -60,6 +64,10 @@ MG = {  # (OpInfo name, variant) -> the minigrad call taking the same arguments
 }
 for _mode in ("constant", "reflect", "replicate", "replicate_negative", "circular"):
     MG[("nn.functional.pad", _mode)] = F.pad
+# interpolate: nearest, nearest-exact and bilinear on 4-D input run; the other modes, and 3-D / 5-D
+# input, are refused by name (test_interpolate_refusals_are_the_listed_ones checks which)
+for _mode in ("nearest", "nearest-exact", "bilinear", "linear", "bicubic", "trilinear", "area"):
+    MG[("nn.functional.interpolate", _mode)] = F.interpolate
 OPS = {(op.name, op.variant_test_name): op for op in op_db if (op.name, op.variant_test_name) in MG}
 
 
@@ -138,3 +146,23 @@ def test_max_pool2d_every_pytorch_sample():
     samples = list(OPS[key].sample_inputs("cpu", torch.float64, requires_grad=True))
     failures = [f for f in (run_sample(key, s) for s in samples) if f]
     assert not failures, f"{len(failures)} of {len(samples)} samples disagree:\n" + "\n".join(failures[:10])
+
+
+def test_interpolate_refusals_are_the_listed_ones():
+    """Every interpolate sample minigrad refuses is one docs/pytorch.md lists: a mode other than
+    nearest / nearest-exact / bilinear, or an input that is not 4-D. All 4-D samples of the
+    three supported modes run (none is refused)."""
+    refused, ran = [], 0
+    for mode in ("nearest", "nearest-exact", "bilinear", "linear", "bicubic", "trilinear", "area"):
+        key = ("nn.functional.interpolate", mode)
+        for s in OPS[key].sample_inputs("cpu", torch.float64, requires_grad=True):
+            try:
+                F.interpolate(to_mg(s.input), *[to_mg(a) for a in s.args], **s.kwargs)
+                ran += 1
+            except NotImplementedError as err:
+                refused.append((mode, s.input.ndim, str(err)))
+    for mode, ndim, message in refused:
+        assert mode in ("linear", "bicubic", "trilinear", "area") or ndim != 4, (mode, ndim, message)
+        assert (f"mode={mode!r}" in message) or (f"input of {ndim} dimensions" in message), message
+    assert ran == 8 + 8 + 24  # the 4-D samples: nearest 8, nearest-exact 8, bilinear 24
+    assert len(refused) >= 100  # 3-D / 5-D nearest samples, and every linear/bicubic/trilinear/area one

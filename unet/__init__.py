@@ -1,7 +1,8 @@
 """unet: the U-Net of Ronneberger, Fischer & Brox (2015) built on minigrad."""
+from .family import AttentionUNet, TernausNet, UNetPlusPlus
 from .model import UNet
 
-__all__ = ["UNet", "weight_map", "separate_touching", "metrics"]
+__all__ = ["UNet", "UNetPlusPlus", "AttentionUNet", "TernausNet", "weight_map", "separate_touching", "metrics"]
 
 
 def __getattr__(name):  # the data-side helpers need SciPy: import them on first use

@@ -1,4 +1,4 @@
-"""The ``unet`` command line: ``unet train`` and ``unet predict``."""
+"""The ``unet`` command line: ``unet train``, ``unet predict`` and ``unet compare``."""
 from __future__ import annotations
 
 import argparse
@@ -23,19 +23,40 @@ def _check_device(device: str) -> None:
 
 def _train(args):
     from .train import TrainConfig, resume_config, train
+    from .zoo import train_config
 
     given = {key: value for key, value in vars(args).items()
              if value is not None and key in TrainConfig.__dataclass_fields__}
     if args.resume:
         cfg = resume_config(args.resume, given)
     else:
-        cfg = TrainConfig(**given)
+        cfg = train_config(given.pop("model", "unet"), **given)  # the model's own defaults, then the flags
     _check_device(cfg.device)
     # --quiet: no bar, epoch lines only; fast_weights: weight_map_fast, equal to the task's weight_map
     result = train(cfg, resume=args.resume, progress=not args.quiet, fast_weights=True)
     print(f"held-out: iou {result['iou']:.3f}  dice {result['dice']:.3f}  object F1 {result['object_f1']:.3f}  "
           f"pixel error {result['pixel_error']:.4f}  ({result['seconds']:.0f} s)")
     print(f"wrote {os.path.join(cfg.out, 'checkpoint.npz')}, metrics.json, loss.png, prediction.png")
+
+
+def _compare(args):
+    from .compare import CompareConfig, compare
+
+    cfg = CompareConfig()
+    if args.models:
+        cfg.models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    if args.folds:
+        try:
+            cfg.folds = tuple(int(k) for k in args.folds.split(","))
+        except ValueError:
+            raise ValueError(f"--folds must be comma-separated integers 0..3, got {args.folds!r}") from None
+    for key in ("schedule", "seed", "device", "out"):
+        if getattr(args, key) is not None:
+            setattr(cfg, key, getattr(args, key))
+    cfg.train = not args.table_only
+    result = compare(cfg, progress=not args.quiet)
+    print(result["markdown"])
+    print(f"wrote {cfg.out}/compare.md, compare.csv, compare.json, compare.png")
 
 
 def _overlay(image, mask):
@@ -114,9 +135,20 @@ def build_parser():
     t.add_argument("--base-channels", dest="base_channels", type=int)
     t.add_argument("--padding", choices=["valid", "same"])
     t.add_argument("--dropout", type=float)
+    t.add_argument("--model", choices=["unet", "unet++", "attention", "ternaus"],
+                   help="the network: the paper's U-Net (default), UNet++, Attention U-Net or TernausNet")
+    t.add_argument("--loss", choices=["weighted-ce", "bce-dice", "bce-jaccard", "dice"],
+                   help="default: the model's own (unet weighted-ce, unet++ bce-dice, attention dice, "
+                        "ternaus bce-jaccard); weighted-ce is the paper's border-weighted cross-entropy")
+    t.add_argument("--deep-supervision", dest="deep_supervision", action="store_true", default=None,
+                   help="UNet++: a head on every X(0,j), the loss averaged over them")
+    t.add_argument("--feature-scale", dest="feature_scale", type=int, help="Attention U-Net: filters 64..1024 / this")
+    t.add_argument("--num-filters", dest="num_filters", type=int, help="TernausNet: the decoder's width")
+    t.add_argument("--pretrained", metavar="NPZ", help="TernausNet: VGG11 features as a bridge .npz (see README)")
     t.add_argument("--w0", type=float, help="border weight w0 of the paper's weight map (0 turns it off)")
     t.add_argument("--sigma", type=float)
     t.add_argument("--seed", type=int)
+    t.add_argument("--fold", type=int, help="held-out region: quadrant 0..3 of a single image (TL, TR, BL, BR) or image k of a folder; default -1, the last")
     t.add_argument("--device", choices=["cpu", "cuda"])
     t.add_argument("--out", help="output folder (default runs/unet)")
     t.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint.npz")
@@ -126,10 +158,21 @@ def build_parser():
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", default="predictions")
-    p.add_argument("--tile", type=int)
+    p.add_argument("--tile", type=int, help="the U-Net's overlap tile size (the other models segment the whole image)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_predict)
+    c = sub.add_parser("compare", help="train the U-Net family on the nuclei image's four quadrant folds; table + figure")
+    c.add_argument("--models", help="comma-separated, default unet,unet++,attention,ternaus")
+    c.add_argument("--folds", help="held-out quadrants, comma-separated 0..3 (TL, TR, BL, BR); default all four")
+    c.add_argument("--schedule", type=float, help="fraction of each model's default epochs (default 0.5)")
+    c.add_argument("--seed", type=int)
+    c.add_argument("--device", choices=["cpu", "cuda"])
+    c.add_argument("--out", help="output folder (default runs/compare); finished runs in it are reused")
+    c.add_argument("--table-only", dest="table_only", action="store_true",
+                   help="train nothing: tabulate the finished runs in --out, naming the missing ones")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=_compare)
     return parser
 
 

@@ -155,12 +155,17 @@ def make_region(image, instances, w0=10.0, sigma=5.0, fast: bool = False) -> Reg
     return Region(image, instances, class_target(instances), weights)
 
 
+QUADRANTS = ("top-left", "top-right", "bottom-left", "bottom-right")
+
+
 def split_dataset(name: str, w0=10.0, sigma=5.0, mask_kind="instance", seed: int = 0, min_size: int = 1,
-                  fast: bool = False):
+                  fast: bool = False, fold: int = -1):
     """(training regions, held-out regions) for ``nuclei``, ``synthetic`` or a folder.
 
-    A single image (the nuclei image) is split into quadrants: three train, the
-    bottom-right one is held out. With several images, the last one is held out.
+    A single image (the nuclei image) is split into quadrants (``QUADRANTS``' order):
+    three train, quadrant ``fold`` is held out (default -1: the bottom-right one). With
+    several images, image ``fold`` (in name order) is held out (default: the last one).
+    Cross-validation over the folds 0..3 holds out each quadrant in turn.
     Every region must be at least ``min_size`` pixels on each side (the model's output
     tile: a smaller region would be trained on mostly mirrored copies of itself).
     ``fast``: weight maps by ``weight_map_fast`` (see ``make_region``).
@@ -186,8 +191,12 @@ def split_dataset(name: str, w0=10.0, sigma=5.0, mask_kind="instance", seed: int
             raise ValueError(f"data '{name}': {where} is {image.shape[0]}x{image.shape[1]} pixels, smaller than "
                              f"the {min_size}x{min_size} output of a training tile (the minimum size); "
                              f"use larger images or a smaller --tile")
+    if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not -len(pairs) <= fold < len(pairs):
+        raise ValueError(f"split_dataset: fold must be an integer in [-{len(pairs)}, {len(pairs) - 1}] "
+                         f"(one of the {len(pairs)} regions is held out), got {fold!r}")
+    held = int(fold) % len(pairs)
     regions = [make_region(im, ins, w0, sigma, fast) for im, ins in pairs]
-    return regions[:-1], regions[-1:]
+    return regions[:held] + regions[held + 1:], regions[held:held + 1]
 
 
 # --------------------------------------------------------------------------------------

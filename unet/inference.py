@@ -1,4 +1,5 @@
-"""Overlap-tile prediction (paper Fig. 2) for images of any size.
+"""Prediction for images of any size: overlap-tile (paper Fig. 2) for the U-Net, mirror
+padding for the family's same-padding networks.
 
 A valid-padding U-Net maps an ``in`` x ``in`` tile to the ``out`` x ``out`` pixels at its
 centre. To segment a whole image we mirror-extrapolate its borders by the missing context,
@@ -6,6 +7,10 @@ then slide tiles whose output regions tile the image. The network is translation
 equivariant only for shifts that are multiples of 2^depth (the pooling grid), so the tile
 stride is the largest such multiple <= out: stitched tiles then equal what the network
 computes on the whole mirror-padded image at once.
+
+UNet++, Attention U-Net and TernausNet keep the input's size but need a multiple of 16 or
+32: the image is mirror-padded at its bottom and right to the next multiple, segmented
+whole, and cropped back.
 """
 from __future__ import annotations
 
@@ -34,10 +39,17 @@ def tile_plan(model: UNet, height: int, width: int, tile: int):
 
 def predict_probabilities(model: UNet, image, tile: int | None = None, batch_size: int = 4,
                           device: str = "cpu", progress=None) -> np.ndarray:
-    """Softmax class probabilities (C, H, W) for a 2-D image (H, W) or (C_in, H, W)."""
+    """Softmax class probabilities (C, H, W) for a 2-D image (H, W) or (C_in, H, W); a
+    single-logit family member gives (2, H, W), [1 - p, p]. ``tile`` is the U-Net's overlap
+    tile (default: a valid size near 284); the same-padding family takes no tile."""
     image = np.asarray(image, dtype=np.float32)
     if image.ndim == 2:
         image = image[None]
+    if not isinstance(model, UNet):
+        if tile is not None:
+            raise ValueError(f"predict: tile applies to the U-Net's overlap-tile prediction; a {type(model).__name__} "
+                             "keeps the input's size and segments the whole mirror-padded image (got tile={tile})")
+        return _predict_same_padding(model, image, device)
     if image.ndim != 3 or image.shape[0] != model.in_channels:
         raise ValueError(f"predict: image must have shape (H, W) or ({model.in_channels}, H, W), got {image.shape}")
     _, h, w = image.shape
@@ -68,6 +80,26 @@ def predict_probabilities(model: UNet, image, tile: int | None = None, batch_siz
                     probs[:, y : y + out, x : x + out] = tile_probs
                 if progress is not None:
                     progress.update(len(chunk))
+    finally:
+        model.train(was_training)
+    return probs[:, :h, :w]
+
+
+def _predict_same_padding(model, image, device: str) -> np.ndarray:
+    """Class probabilities (max(C, 2), H, W) of a same-padding network (``model.probabilities``:
+    a single logit gives [1 - p, p]) for the whole mirror-padded image at once."""
+    accepted = model._accepted_channels()
+    if image.ndim != 3 or image.shape[0] not in accepted:
+        raise ValueError(f"predict: image must have shape (H, W) or (C, H, W) with C in {accepted}, got {image.shape}")
+    _, h, w = image.shape
+    full_h, full_w = model.valid_input_size(h), model.valid_input_size(w)
+    padded = np.pad(image, ((0, 0), (0, full_h - h), (0, full_w - w)), mode="symmetric")
+    batch = padded[None].astype(model.parameters()[0].dtype, copy=False)
+    was_training = model.training
+    model.eval()
+    try:
+        with mg.no_grad():
+            probs = model.probabilities(mg.tensor(batch, device=device)).numpy()[0]
     finally:
         model.train(was_training)
     return probs[:, :h, :w]

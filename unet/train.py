@@ -19,11 +19,10 @@ import numpy as np
 import minigrad as mg
 import minigrad.functional as F
 
-from . import metrics
+from . import metrics, zoo
 from .data import sample_batch, split_dataset
 from .inference import predict_mask
 from .io import save_figure, write_json
-from .model import UNet
 
 
 @dataclass
@@ -46,16 +45,27 @@ class TrainConfig:
     w0: float = 10.0
     sigma: float = 5.0
     seed: int = 0
+    fold: int = -1  # the held-out quadrant of a single image (0..3: TL, TR, BL, BR; -1 = BR)
     device: str = "cpu"
     mask_kind: str = "instance"
     out: str = "runs/unet"
+    # the family (unet.zoo): which network, its own settings, and its loss ("" = the model's own)
+    model: str = "unet"  # unet, unet++, attention, ternaus
+    loss: str = ""  # weighted-ce, bce-dice, bce-jaccard, dice
+    deep_supervision: bool = False  # UNet++
+    upsample: str = "bilinear"  # UNet++: or "transpose" (the paper's original form)
+    batch_norm: bool = True  # UNet++
+    feature_scale: int = 4  # Attention U-Net: filters 64..1024 / feature_scale
+    num_filters: int = 32  # TernausNet's decoder width
+    pretrained: str = ""  # TernausNet: a bridge .npz of VGG11's features
 
     def model_config(self) -> dict:
         return dict(in_channels=1, num_classes=2, depth=self.depth, base_channels=self.base_channels,
                     padding=self.padding, dropout=self.dropout)
 
 
-MODEL_KEYS = ("depth", "base_channels", "padding", "dropout")
+MODEL_KEYS = ("depth", "base_channels", "padding", "dropout", "model", "loss", "deep_supervision", "upsample",
+              "batch_norm", "feature_scale", "num_filters", "pretrained")
 
 # Settings a resumed run may take from the command line, and what they mean there; every other
 # setting of the checkpoint's config (including ones added later, e.g. a model name) is refused
@@ -112,7 +122,8 @@ def check_config(cfg: TrainConfig) -> None:
 def build(cfg: TrainConfig):
     check_config(cfg)
     mg.manual_seed(cfg.seed)
-    model = UNet(**cfg.model_config())
+    model = zoo.model_from_config(cfg)
+    zoo.loss_name(cfg)  # an unknown --loss fails here, before any work
     model.check_input_size(cfg.tile, "--tile")
     model.to(cfg.device)
     if cfg.optimizer == "adam":
@@ -132,7 +143,7 @@ def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
     return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * step / max(total, 1)))
 
 
-def train_step(model, opt, images, targets, weights, device: str, lr: float) -> float:
+def train_step(model, opt, images, targets, weights, device: str, lr: float, loss_fn=None) -> float:
     """One optimiser step on a host batch; returns the loss as a Python float.
 
     The batch (images (N, C, H, W), class targets and the weight map (N, h, w)) is copied to
@@ -141,8 +152,11 @@ def train_step(model, opt, images, targets, weights, device: str, lr: float) -> 
     """
     model.train()
     x = mg.tensor(images, device=device)
-    loss = F.cross_entropy(model(x), mg.backend.to_device(targets, device),
-                           pixel_weight=mg.backend.to_device(weights, device))
+    targets, weights = mg.backend.to_device(targets, device), mg.backend.to_device(weights, device)
+    if loss_fn is None:  # the paper's weighted cross-entropy
+        loss = F.cross_entropy(model(x), targets, pixel_weight=weights)
+    else:  # a family member's own loss (unet.zoo.loss_function)
+        loss = loss_fn(model(x), targets, weights)
     opt.zero_grad()
     loss.backward()
     opt.lr = lr
@@ -275,7 +289,7 @@ class _Interrupts:
 
 def model_from_checkpoint(path, device="cpu"):
     cfg, ckpt = load_checkpoint(path)
-    model = UNet(**cfg.model_config())
+    model = zoo.model_from_config(cfg, load_pretrained=False)
     model.load_state_dict(ckpt["model"])
     return model.to(device), cfg
 
@@ -304,7 +318,7 @@ def save_checkpoint(path, model, opt, cfg, step, history, epoch_losses):
     )
 
 
-def _figures(out, history, step_losses, model, region, device):
+def _figures(out, history, step_losses, model, region, device, loss_label="weighted cross-entropy"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -316,7 +330,7 @@ def _figures(out, history, step_losses, model, region, device):
         spe = len(step_losses) / max(len(history), 1)
         ax.plot([h["epoch"] * spe for h in history], [h["loss"] for h in history], "o-", label="epoch mean")
     ax.set_xlabel("step")
-    ax.set_ylabel("weighted cross-entropy")
+    ax.set_ylabel(loss_label)
     ax.set_yscale("log")
     ax.legend()
     ax.set_title("U-Net training loss")
@@ -372,6 +386,7 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True, fi
 def _train(cfg, resume, ckpt, start, interrupts, progress, figures, verbose, fast_weights):
     history, step_losses, epoch_losses = [], [], []
     model, opt = build(cfg)
+    loss_fn = zoo.loss_function(cfg)
     if resume:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optim"])
@@ -381,7 +396,7 @@ def _train(cfg, resume, ckpt, start, interrupts, progress, figures, verbose, fas
     ckpt_path = _prepare_out(cfg.out, model, cfg.optimizer)
     train_regions, eval_regions = split_dataset(cfg.data, w0=cfg.w0, sigma=cfg.sigma, mask_kind=cfg.mask_kind,
                                                 seed=cfg.seed, min_size=model.output_size(cfg.tile),
-                                                fast=fast_weights)
+                                                fast=fast_weights, fold=cfg.fold)
     out_size = model.output_size(cfg.tile)
     total = cfg.epochs * cfg.steps_per_epoch
     bar = None
@@ -392,12 +407,16 @@ def _train(cfg, resume, ckpt, start, interrupts, progress, figures, verbose, fas
     step, saved_step = start, (start if resume else None)
     t0 = time.time()
     interrupts.deferring = True  # from here on a signal waits for the step (and evaluation) to finish
+    step_seconds = []  # forward + backward + update of each step of this session (no data, no evaluation)
     try:
         while step < total and interrupts.signum is None:
             rng = np.random.default_rng([cfg.seed, step])
             mg.manual_seed(cfg.seed * 1_000_003 + step)  # dropout draws
             images, targets, weights = sample_batch(train_regions, cfg.batch_size, cfg.tile, out_size, rng)
-            value = train_step(model, opt, images, targets, weights, cfg.device, learning_rate(cfg, step, total))
+            t_step = time.perf_counter()
+            value = train_step(model, opt, images, targets, weights, cfg.device, learning_rate(cfg, step, total),
+                               loss_fn)
+            step_seconds.append(time.perf_counter() - t_step)
             if not math.isfinite(value) or not _parameters_finite(model):
                 what = f"the loss became {value}" if not math.isfinite(value) else "the weights became non-finite"
                 where = f"'{ckpt_path}' (step {saved_step})" if saved_step is not None else "no checkpoint"
@@ -438,10 +457,12 @@ def _train(cfg, resume, ckpt, start, interrupts, progress, figures, verbose, fas
         "config": asdict(cfg),
         "seconds": time.time() - t0,
         "steps": step,
+        "step_seconds": float(np.median(step_seconds)) if step_seconds else None,
         "history": [{k: v for k, v in h.items() if k != "step_losses"} for h in history],
         **{k: final[k] for k in ("iou", "dice", "pixel_error", "object_f1")},
     }
     write_json(os.path.join(cfg.out, "metrics.json"), result)
     if figures:
-        _figures(cfg.out, history, step_losses, model, eval_regions[0], cfg.device)
+        _figures(cfg.out, history, step_losses, model, eval_regions[0], cfg.device,
+                 zoo.LOSS_LABELS[zoo.loss_name(cfg)])
     return result

@@ -8,6 +8,7 @@ import numpy as np
 from .. import functional as F
 from ..functional._checks import refuse
 from ..functional.im2col import pair
+from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 
@@ -187,3 +188,80 @@ class CenterCrop(Module):
 
     def extra_repr(self):
         return f"size={self.size}"
+
+
+class BatchNorm2d(Module):
+    """PyTorch's BatchNorm2d: per-channel normalisation of (N, C, H, W) input.
+
+    Parameters (affine=True): ``weight`` (C,) = 1 and ``bias`` (C,) = 0.
+    Buffers (track_running_stats=True): ``running_mean`` (C,) = 0, ``running_var`` (C,) = 1
+    and ``num_batches_tracked`` (int64, 0-d), saved in the state dict under those names.
+    Training mode: normalise by the batch's statistics over (N, H, W) and update the running
+    ones with factor ``momentum`` (momentum=None: the cumulative average, factor
+    1 / num_batches_tracked). Eval mode: normalise by the running statistics.
+    track_running_stats=False: no buffers; batch statistics in both modes (as PyTorch).
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None):
+        super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features <= 0:
+            raise ValueError(f"BatchNorm2d: num_features must be a positive int, got {num_features!r}")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm2d: momentum must be in [0, 1] or None (cumulative average), got {momentum!r}")
+        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = Parameter(np.ones(num_features, dtype=np.float32)) if affine else None
+        self.bias = Parameter(np.zeros(num_features, dtype=np.float32)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(num_features, dtype=np.float32))
+            self.register_buffer("running_var", np.ones(num_features, dtype=np.float32))
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        else:
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
+        _place(self, device, dtype)
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def forward(self, x):
+        if not isinstance(x, Tensor) or x.ndim != 4:
+            raise ValueError(f"BatchNorm2d: expected 4-D input (N, C, H, W), got shape {getattr(x, 'shape', x)}")
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm2d: input has {x.shape[1]} channels (shape {x.shape}), expected "
+                             f"num_features={self.num_features}")
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data[...] += 1  # (stays on its device: no host round trip)
+            if self.momentum is None:  # cumulative average: reads the count back on a GPU
+                factor = 1.0 / float(self.num_batches_tracked.data)
+        use_batch_stats = self.training or not self.track_running_stats
+        track = not self.training or self.track_running_stats
+        return F.batch_norm(x, self.running_mean if track else None, self.running_var if track else None,
+                            self.weight, self.bias, use_batch_stats, factor, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class Upsample(Module):
+    """PyTorch's Upsample: ``F.interpolate`` with the stored size / scale_factor / mode / align_corners."""
+
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                 recompute_scale_factor=None):
+        super().__init__()
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
+
+    def forward(self, x):
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             recompute_scale_factor=self.recompute_scale_factor)
+
+    def extra_repr(self):
+        what = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
+        return f"{what}, mode={self.mode!r}" + (f", align_corners={self.align_corners}" if self.align_corners is not None else "")

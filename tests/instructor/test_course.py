@@ -25,9 +25,9 @@ from minigrad_course.student import make_student, strip_hidden_tests
 from minigrad_course.intake import read_submission
 from minigrad_course.submission import fill_in, submit
 from minigrad_course.tasks import TASKS
+from textbook_solutions import TEXTBOOK_DIR, from_reference, textbook
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-TEXTBOOK = ROOT / "tests" / "instructor" / "textbook"
 CLI = [sys.executable, "-m", "minigrad_course"]
 
 
@@ -42,15 +42,27 @@ def reference_blocks():
 # ---- fences ----------------------------------------------------------------------------------
 def test_every_task_has_blocks_a_marker_and_a_textbook_solution():
     pyproject = (ROOT / "pyproject.toml").read_text()
-    textbook = read_submission(str(TEXTBOOK))
+    solutions = read_submission(textbook())
     for t, task in TASKS.items():
         blocks = fences.task_blocks(t, str(ROOT))
         assert blocks, f"{t}: no block in {task.file}"
         assert f'"{task.marker}: task {t}"' in pyproject
-        solution = textbook.code(t)
+        solution = solutions.code(t)
         assert solution.found, solution.problem
         assert len(solution.bodies) == len(blocks), f"{t}: textbook has {len(solution.bodies)} blocks, the source {len(blocks)}"
         assert (ROOT / task.notebook.replace(".ipynb", ".py")).exists() or (ROOT / task.notebook).exists(), task.notebook
+
+
+def test_a_textbook_file_holds_only_blocks_that_differ_from_the_reference():
+    """A textbook block identical to the reference's proves nothing the reference does not: such
+    a task has no textbook file (its reference block is the textbook form, as the project's
+    rule for task blocks asks), and the README of the folder says so."""
+    own = read_submission(str(TEXTBOOK_DIR))
+    for t in TASKS:
+        if own.code(t).found:
+            assert ["".join(b) for b in own.code(t).bodies] != reference_blocks()[t], (
+                f"{t}: its textbook block is the reference's; delete it from tests/instructor/textbook")
+    assert {"conv.col2im", "norm.batch_norm_backward", "interp.upsample_backward"} <= set(from_reference())
 
 
 def test_fence_errors_name_the_file_and_line():
@@ -220,7 +232,7 @@ def test_points_and_releases_are_stated_once_in_the_course_file(tmp_path):
     (tmp_path / "course.toml").write_text(full.replace('[tasks."crop.backward"]\npoints = 5\n', '[tasks."crop.backward"]\n'))
     with pytest.raises(CourseError, match="points and release; missing for crop.backward"):
         load_course(str(tmp_path))
-    (tmp_path / "course.toml").write_text(full.replace('releases = ["week1", "week2", "week3", "week4"]\n', ""))
+    (tmp_path / "course.toml").write_text(re.sub(r"(?m)^releases = \[.*\]\n", "", full))
     with pytest.raises(CourseError, match=r"\[course\] releases must list"):
         load_course(str(tmp_path))
     (tmp_path / "course.toml").unlink()
@@ -233,7 +245,7 @@ def test_submit_writes_exactly_the_blocks_and_a_manifest(week1_copy, tmp_path):
     out, _ = week1_copy
     copy = tmp_path / "alice"
     shutil.copytree(out, copy)
-    fill_in(str(copy), str(TEXTBOOK), ["crop.backward"])
+    fill_in(str(copy), textbook(), ["crop.backward"])
     done = submit(str(copy))
     path, manifest = done.path, done.manifest
     week1 = [t for t, task in load_course(str(ROOT)).tasks.items() if task.release == "week1"]
@@ -266,7 +278,7 @@ def _copy_with(base, dest, solved=(), replace=None):
     and ``replace`` = {task: [block lines]} spliced in."""
     shutil.copytree(base, dest)
     if solved:
-        fill_in(str(dest), str(TEXTBOOK), list(solved))
+        fill_in(str(dest), textbook(), list(solved))
     for t, body in (replace or {}).items():
         path = dest / TASKS[t].file
         text = path.read_text()
@@ -290,7 +302,7 @@ def test_reference_and_textbook_earn_full_marks_and_stubs_earn_nothing_with_thei
     reference = tmp_path / "reference"  # the reference's code as a hand-in (the tree itself also holds
     for part in ("minigrad", "unet"):    # the textbook: two copies, which intake rightly refuses)
         shutil.copytree(ROOT / part, reference / part, ignore=shutil.ignore_patterns("__pycache__"))
-    subs = {"reference": str(reference), "textbook": str(TEXTBOOK), "stubs": str(stub_copy)}
+    subs = {"reference": str(reference), "textbook": textbook(), "stubs": str(stub_copy)}
     for t in only:
         subs[f"only-{t}"] = str(_copy_with(stub_copy, tmp_path / f"only-{t}", solved=[t]))
     by = dict(zip(subs, grade(str(ROOT), list(subs.values()), jobs=2, cost=False)))  # in the order given

@@ -358,3 +358,51 @@ def test_check_and_grade_give_the_same_points_for_the_same_code(reference, tmp_p
     assert "3/4" in shown and f"{5 * 3 / 4:.2f}/5" in shown  # check: 3 of 4 visible cases
     assert r.points == round(5 * 3 / 5, 2)  # grade: 3 of the 4 visible + 1 hidden
     assert subprocess.run([sys.executable, "-c", "import minigrad_course"], cwd=copy).returncode == 0
+
+
+WEEK5 = ["norm.batch_norm_backward", "interp.upsample_backward", "loss.dice_backward", "unetpp.forward"]
+
+
+@pytest.mark.slow
+def test_check_and_grade_agree_on_a_week5_copy(reference, tmp_path):
+    """A week-5 copy with every task written the textbook way but the Dice gradient's division
+    by the number of images forgotten (right per batch, wrong per image): check (the student's
+    code for every task) and grade (the student's block of the graded task only) score each
+    week-5 task's visible cases alike, the three correct ones in full; the hidden cases count in
+    grade only. (A bug in a prerequisite, batch norm's, would also fail UNet++'s cases in check
+    but not in grade: check runs the student's whole copy.)"""
+    from minigrad_course.submission import fill_in
+    from textbook_solutions import textbook
+
+    copy = tmp_path / "week5"
+    make_student(str(ROOT), str(copy), release="week5")
+    assert sorted(fill_in(str(copy), textbook())) == sorted(load_course(str(ROOT)).tasks)
+    dice = "loss.dice_backward"
+    path = copy / "unet" / "losses.py"
+    text = "".join(fences.task_blocks(dice, str(copy))[0].body)
+    forgetful = text.replace("-g / self.groups * ", "-g * ")
+    assert forgetful != text, text
+    path.write_text(fences.rewrite(path.read_text(), "unet/losses.py", {dice: [forgetful.splitlines(True)]}))
+    import io
+    import re
+
+    stream = io.StringIO()
+    assert not check(str(copy), WEEK5, stream=stream)
+    shown = stream.getvalue()
+    graded = grade(str(reference), [str(copy)], tasks=WEEK5, jobs=1)[0].tasks
+    course = load_course(str(ROOT))
+    for t in WEEK5:
+        m = re.search(re.escape(t) + r"\s+([\d.]+)/[\d.]+\s+(\d+)/(\d+)", shown)
+        assert m, shown
+        r = graded[t]
+        assert (int(m.group(2)), int(m.group(3))) == (r.passed, r.total), (t, shown, r.status)
+        assert r.total == len(cases.visible_cases(t)) and r.hidden_total >= 1
+        if t != dice:
+            assert r.passed == r.total and r.hidden_passed == r.hidden_total, (t, r.report)
+            assert float(m.group(1)) == r.points == course.tasks[t].points
+    r = graded[dice]
+    per_batch = [c for c in cases.visible_cases(dice) if not c.params["per_image"]]
+    assert r.passed == len(per_batch) < r.total and r.hidden_passed == r.hidden_total, r.report
+    points = course.tasks[dice].points
+    assert float(re.search(re.escape(dice) + r"\s+([\d.]+)/", shown).group(1)) == round(points * r.passed / r.total, 2)
+    assert r.points == round(points * (r.passed + r.hidden_passed) / (r.total + r.hidden_total), 2)

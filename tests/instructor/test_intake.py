@@ -77,7 +77,9 @@ def test_two_copies_of_the_project_in_one_hand_in_are_ambiguous(tmp_path):
 
 
 def test_the_textbook_folder_reads_every_task():
-    sub = read_submission(str(TEXTBOOK))
+    from textbook_solutions import textbook
+
+    sub = read_submission(textbook())
     assert not sub.rejected and all(sub.code(t).found for t in TASKS)
 
 

@@ -13,6 +13,7 @@ import pytest
 from minigrad_course.student import make_student
 from minigrad_course.submission import fill_in
 from minigrad_course.tasks import TASKS
+from textbook_solutions import textbook
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -21,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_a_copy_with_every_task_solved_passes_its_own_tests(tmp_path):
     copy = str(tmp_path / "student")
     make_student(ROOT, copy)
-    assert sorted(fill_in(copy, os.path.join(ROOT, "tests", "instructor", "textbook"))) == sorted(TASKS)
+    assert sorted(fill_in(copy, textbook())) == sorted(TASKS)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HYPOTHESIS"))}
     env.update(PYTHONPATH=copy, MPLBACKEND="Agg", HYPOTHESIS_STORAGE_DIRECTORY=str(tmp_path / "hyp"))
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "not gpu", "-p", "no:cacheprovider", "tests"],
