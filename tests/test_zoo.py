@@ -2,6 +2,9 @@
 formulas, training and checkpoints for every kind, prediction of any image size."""
 import json
 
+import os
+import signal
+
 import numpy as np
 import pytest
 
@@ -170,13 +173,14 @@ def test_every_loss_trains_a_step_on_a_device(device, loss):
 
 
 def test_a_batchnorm_model_resumes_bit_exactly(tmp_path, monkeypatch):
-    """UNet++ with BatchNorm and deep supervision: interrupted after step 3 of 4 and resumed, it
-    ends with the weights, running statistics and optimiser state of an uninterrupted run."""
+    """UNet++ with BatchNorm and deep supervision: a real SIGINT during step 4 of 6 (the step is
+    finished and checkpointed first), then resumed, ends with the weights, running statistics
+    and optimiser state of an uninterrupted run."""
     import unet.train as train_module
 
     def config(out):
         return zoo.train_config(
-            "unet++", epochs=2, steps_per_epoch=2, batch_size=2, tile=16, base_channels=2, depth=2,
+            "unet++", epochs=3, steps_per_epoch=2, batch_size=2, tile=16, base_channels=2, depth=2,
             deep_supervision=True, out=str(tmp_path / out))
 
     train_module.train(config("full"), progress=False, figures=False, verbose=False)
@@ -185,7 +189,7 @@ def test_a_batchnorm_model_resumes_bit_exactly(tmp_path, monkeypatch):
     def interrupting(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 4:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)  # deferred by train() to the end of this step
         return real(*args, **kwargs)
 
     monkeypatch.setattr(train_module, "sample_batch", interrupting)
@@ -193,10 +197,10 @@ def test_a_batchnorm_model_resumes_bit_exactly(tmp_path, monkeypatch):
         train_module.train(config("cut"), progress=False, figures=False, verbose=False)
     monkeypatch.setattr(train_module, "sample_batch", real)
     ckpt = tmp_path / "cut" / "checkpoint.npz"
-    assert mg.load(ckpt)["step"] == 3
+    assert mg.load(ckpt)["step"] == 4
     train_module.train(config("cut"), resume=str(ckpt), progress=False, figures=False, verbose=False)
     a, b = mg.load(tmp_path / "full" / "checkpoint.npz"), mg.load(ckpt)
-    assert a["step"] == b["step"] == 4 and list(a["model"]) == list(b["model"])
+    assert a["step"] == b["step"] == 6 and list(a["model"]) == list(b["model"])
     assert any(name.endswith("running_var") for name in a["model"])
     for name in a["model"]:
         np.testing.assert_array_equal(a["model"][name], b["model"][name], err_msg=name)
