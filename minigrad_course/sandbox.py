@@ -15,9 +15,14 @@ What a bubblewrap run gets (``run``):
 - limits: address space (``memory_bytes``), CPU seconds, processes, size of any file written
   (``output_bytes``), and wall time (the whole namespace is killed when it runs out).
 
-Run as root (a container, Gradescope), the run drops to its own unprivileged uid outside too
-(``60000 + slot``) when the Python installation is readable by other users; otherwise the
-namespace's uid 65534 is backed by the caller's uid, and the mount namespace is the fence.
+Run as root (a container, Gradescope, a CI machine), the run drops to its own unprivileged uid
+outside too (``60000 + slot``): where the Python installation is readable by other users, bwrap
+itself is started as that uid (an unprivileged user namespace); otherwise (Python under a
+private home such as /root) bwrap is started as root without a user namespace, binds what the
+run needs (the folders it creates on the way are traversable), and ``setpriv`` drops the run to
+that uid with no capabilities and no new privileges before Python starts, so the process limit
+(RLIMIT_NPROC, which the kernel does not apply to root) holds there too. Only a caller that is
+not root runs as uid 65534 of a user namespace backed by its own uid.
 
 ``kind="user"`` (Gradescope's fallback where namespaces cannot be created) only drops to an
 unprivileged uid with the same limits, in a new session killed at the end; ``kind="none"`` runs
@@ -54,6 +59,10 @@ _LAUNCH = (
 #: alternatives links that point at system libraries, time zone, users and groups)
 ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime",
              "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/mime.types")
+
+
+#: util-linux's setpriv: drops a root-started bwrap run to its own uid (``Sandbox.run``)
+SETPRIV = "/usr/bin/setpriv"
 
 
 class SandboxError(RuntimeError):
@@ -167,12 +176,27 @@ class Sandbox:
         os.chmod(os.path.join(self.stub_dir, "__init__.py"), 0o644)
 
     # ---- argv ----------------------------------------------------------------------------
-    def _bwrap_argv(self, tree: str, io_dir: str, argv, env: dict, inner_uid: int):
-        cmd = [self.tool, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-               "--uid", str(inner_uid), "--gid", str(inner_uid)]
+    def _bwrap_argv(self, tree: str, io_dir: str, argv, env: dict, inner_uid: int, drop_to=None):
+        if drop_to is None:
+            cmd = [self.tool, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+                   "--uid", str(inner_uid), "--gid", str(inner_uid)]
+        else:  # started as root: every namespace but the user one, then setpriv drops to ``drop_to``
+            cmd = [self.tool, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+                   "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+            argv = [SETPRIV, f"--reuid={drop_to}", f"--regid={drop_to}", "--clear-groups",
+                    "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--", *argv]
         # a private /tmp first, so that a Python installed under /tmp is bound over it, not hidden by it
-        cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
         binds = _system_binds(self.hide)
+        if drop_to is not None:  # the folders on the way to a bind (/root, /work, ...) traversable by the run's uid
+            made = set()
+            for b in binds:
+                parts = b.split(os.sep)
+                for k in range(2, len(parts)):
+                    folder = os.sep.join(parts[:k])
+                    if folder not in made and not any(folder == c or folder.startswith(c + os.sep) for c in binds):
+                        made.add(folder)
+                        cmd += ["--perms", "0755", "--dir", folder]
         for b in binds:
             cmd += ["--ro-bind", b, b]
         for link in ("bin", "lib", "lib64", "sbin"):
@@ -213,16 +237,18 @@ class Sandbox:
         env = {"HOME": "/tmp", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1", **env}
-        user = group = None
+        user = group = drop = None
         container_name = f"minigrad-grade-{os.getpid()}-{slot}-{time.monotonic_ns()}"
         if self.kind == "bwrap":
             if os.geteuid() == 0 and all(_world_readable(p) for p in (sys.executable, self.tool)):
                 user = group = 60000 + slot  # an unprivileged uid of its own outside as well
                 for root in (tree, io_dir):
                     _chown_tree(root, user)
-            elif os.geteuid() == 0:
-                pass  # the mapped uid is backed by root: only the mount namespace fences it
-            cmd = self._bwrap_argv(tree, io_dir, argv, env, 65534)
+            elif os.geteuid() == 0 and os.path.exists(SETPRIV):
+                drop = 60000 + slot  # Python is not readable by others: bwrap as root, setpriv drops inside
+                for root in (tree, io_dir):
+                    _chown_tree(root, drop)
+            cmd = self._bwrap_argv(tree, io_dir, argv, env, 65534, drop_to=drop)
         elif self.kind in ("docker", "podman"):
             for root in (tree, io_dir):
                 _chown_tree(root, 65534) if os.geteuid() == 0 else _open_up(root)
@@ -239,7 +265,7 @@ class Sandbox:
                     _chown_tree(root, user)
         launcher = [sys.executable, "-I", "-S", "-c", _LAUNCH,
                     str(limits.memory_bytes if self.kind not in ("docker", "podman") else 0),
-                    str(limits.cpu_seconds), str(_process_limit(limits.processes, user)),
+                    str(limits.cpu_seconds), str(_process_limit(limits.processes, user if drop is None else drop)),
                     str(limits.output_bytes)]
         full = launcher + cmd
         cwd = tree if self.kind in ("none", "user") else io_dir
@@ -258,8 +284,8 @@ class Sandbox:
                 _kill_group(proc)
                 if self.kind in ("docker", "podman"):
                     subprocess.run([self.tool, "rm", "-f", container_name], capture_output=True)
-                if user is not None:
-                    _kill_uid(user)
+                if user is not None or drop is not None:
+                    _kill_uid(user if drop is None else drop)
         seconds = time.perf_counter() - start
         with open(log_path, "rb") as f:
             f.seek(max(0, os.path.getsize(log_path) - 20000))

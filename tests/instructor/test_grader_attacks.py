@@ -233,6 +233,18 @@ except OSError:
 seen["shadow"] = os.path.exists("/etc/shadow")
 seen["pid1"] = len([p for p in os.listdir("/proc") if p.isdigit()]) < 10
 seen["uid"] = os.getuid()
+children = []
+try:  # a fork bomb meets the process limit
+    for _ in range(400):
+        pid = os.fork()
+        if pid == 0:
+            import time; time.sleep(600); os._exit(0)
+        children.append(pid)
+except OSError:
+    pass
+seen["fork_bomb_stopped"] = len(children) < 400
+for pid in children:  # room again for the daemon below
+    os.kill(pid, 9); os.waitpid(pid, 0)
 try:
     import torch; seen["torch"] = True
 except ImportError:
@@ -247,8 +259,11 @@ open("/io/seen.txt", "w").write(repr(seen))
     out = box.run(str(tree), str(io_dir), [sys.executable, "-c", probe], {}, Limits(wall_seconds=60), slot=3)
     assert out.returncode == 0, out.log
     seen = eval((io_dir / "seen.txt").read_text())  # our own file, written by our own probe
-    assert seen == {"tree": False, "home": False, "net": False, "shadow": False, "pid1": True, "uid": 65534, "torch": False,
-                    "venv_writable": False}, seen
+    # as root the run is dropped to its own uid outside too (60000 + slot); otherwise it is the
+    # user namespace's 65534
+    uid = 60000 + 3 if os.geteuid() == 0 else 65534
+    assert seen == {"tree": False, "home": False, "net": False, "shadow": False, "pid1": True, "uid": uid, "torch": False,
+                    "venv_writable": False, "fork_bomb_stopped": True}, seen
     assert _attack_processes() == []
     shutil.rmtree(tmp_path)
 
