@@ -9,7 +9,7 @@ import shutil
 import tempfile
 
 from . import fences
-from .config import Course, CourseError, is_instructor_path, load_course, walk
+from .config import Course, CourseError, is_accelerated_path, is_instructor_path, load_course, walk
 
 README_INSTRUCTOR = re.compile(r"<!-- instructor-only -->.*?<!-- /instructor-only -->\n?", re.S)
 CHECK = "python -m minigrad_course check"
@@ -76,7 +76,7 @@ def make_student(source: str, out: str, release: str | None = None, only=None, r
     staging = tempfile.mkdtemp(prefix=".student-", dir=parent)  # renamed into place at the end
     try:
         for rel in walk(source):
-            if is_instructor_path(rel):
+            if is_instructor_path(rel) or is_accelerated_path(rel):
                 continue
             src = os.path.join(source, rel)
             dst = os.path.join(staging, rel)

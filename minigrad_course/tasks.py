@@ -65,7 +65,7 @@ DEFAULT_TASKS = (
        "place g in a zero array shaped like the input, at the cropped window",
        "tutorials/05_crop_concat.ipynb", ("autograd.toposort", "gradcheck.central_difference"), 5, "week3"),
     _T("unet.forward", "unet/model.py", "UpBlock.forward",
-       "crop the skip to the upsampled map's size, then concatenate along channels",
+       "crop the skip to the upsampled map's size, then concatenate along channels, skip first: cat([skip, x])",
        "tutorials/05_crop_concat.ipynb",
        ("autograd.toposort", "autograd.elementwise", "autograd.matmul", "conv.im2col", "conv.col2im",
         "conv.conv2d_backward", "conv.conv_transpose2d", "pool.max_pool2d_backward", "crop.backward"), 5, "week3"),

@@ -5,12 +5,12 @@
         ph, pw = self.padding
         oh, ow = self.geom.out_hw
         x_pad = _pad_hw(self.x, ph, pw)
-        cols = im2col(x_pad, self.geom, 0, oh)  # (C_in*kh*kw, N*OH*OW), columns ordered (n, row, col)
+        cols = im2col(x_pad, self.geom)  # (C_in*kh*kw, N*OH*OW), columns ordered (n, oh, ow)
         g2 = g.transpose(1, 0, 2, 3).reshape(c_out, n * oh * ow)  # (C_out, N*OH*OW), the same order
         w2 = self.weight.reshape(c_out, -1)
         dw = (g2 @ cols.T).reshape(self.weight.shape)
         db = g.sum(axis=(0, 2, 3)) if self.has_bias else None
-        dx_pad = col2im(w2.T @ g2, xp.zeros(x_pad.shape, dtype=g.dtype), self.geom, 0, oh)
+        dx_pad = col2im(w2.T @ g2, xp.zeros(x_pad.shape, dtype=g.dtype), self.geom)
         dx = dx_pad[:, :, ph : ph + h, pw : pw + w]
         return dx, dw, db
         # END TASK
@@ -27,7 +27,7 @@
         self.x, self.weight, self.padding, self.has_bias = x, weight, padding, bias is not None
         x2 = x.transpose(1, 0, 2, 3).reshape(c_in, n * h * w)
         cols = weight.reshape(c_in, -1).T @ x2  # (C_out*kh*kw, N*H*W)
-        y_pad = col2im(cols, xp.zeros((n, c_out, oh + 2 * ph, ow + 2 * pw), dtype=x.dtype), self.geom, 0, h)
+        y_pad = col2im(cols, xp.zeros((n, c_out, oh + 2 * ph, ow + 2 * pw), dtype=x.dtype), self.geom)
         y = y_pad[:, :, ph : ph + oh, pw : pw + ow]
         if bias is not None:
             y = y + bias[:, None, None]
@@ -37,7 +37,7 @@
         # BEGIN TASK conv.conv_transpose2d
         n, c_in, h, w = self.x.shape
         ph, pw = self.padding
-        cols = im2col(_pad_hw(g, ph, pw), self.geom, 0, h)  # (C_out*kh*kw, N*H*W)
+        cols = im2col(_pad_hw(g, ph, pw), self.geom)  # (C_out*kh*kw, N*H*W)
         w2 = self.weight.reshape(c_in, -1)
         dx = (w2 @ cols).reshape(c_in, n, h, w).transpose(1, 0, 2, 3)
         x2 = self.x.transpose(1, 0, 2, 3).reshape(c_in, n * h * w)

@@ -1,23 +1,22 @@
     # BEGIN TASK conv.im2col
-    n, c = src.shape[:2]
-    (kh, kw), ow = geom.kernel, geom.out_hw[1]
     xp = backend.array_module(src)
-    cols = xp.zeros((c, kh, kw, n, r1 - r0, ow), dtype=src.dtype)
+    n, c = src.shape[:2]
+    (kh, kw), (oh, ow) = geom.kernel, geom.out_hw
+    cols = xp.empty((c, kh, kw, n, oh, ow), dtype=src.dtype)
     for i in range(kh):
         for j in range(kw):
-            rows, columns = geom.window_slices(i, j, r0, r1)
-            # (n, c, rows, OW) -> (c, n, rows, OW)
-            cols[:, i, j] = src[:, :, rows, columns].transpose(1, 0, 2, 3)
-    return cols.reshape(c * kh * kw, n * (r1 - r0) * ow)
+            rows, columns = geom.window_slices(i, j)
+            cols[:, i, j] = src[:, :, rows, columns].transpose(1, 0, 2, 3)  # (N, C, OH, OW) -> (C, N, OH, OW)
+    return cols.reshape(c * kh * kw, n * oh * ow)
     # END TASK
 
     # BEGIN TASK conv.col2im
     n, c = dst.shape[:2]
-    (kh, kw), ow = geom.kernel, geom.out_hw[1]
-    cols = cols.reshape(c, kh, kw, n, r1 - r0, ow)
+    (kh, kw), (oh, ow) = geom.kernel, geom.out_hw
+    cols = cols.reshape(c, kh, kw, n, oh, ow)
     for i in range(kh):
         for j in range(kw):
-            rows, columns = geom.window_slices(i, j, r0, r1)
+            rows, columns = geom.window_slices(i, j)
             dst[:, :, rows, columns] += cols[:, i, j].transpose(1, 0, 2, 3)
     return dst
     # END TASK

@@ -5,7 +5,7 @@
         kh, kw = self.geom.kernel
         dx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
         for k in range(kh * kw):
-            rows, cols = self.geom.window_slices(k // kw, k % kw, 0, g.shape[2])
+            rows, cols = self.geom.window_slices(k // kw, k % kw)
             dx[:, :, rows, cols] += g * (self.winner == k)
         return (dx[:, :, ph : ph + h, pw : pw + w],)
         # END TASK
