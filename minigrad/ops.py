@@ -48,7 +48,9 @@ class Add(Function):
 
     def backward(self, g):
         # BEGIN TASK autograd.elementwise
-        return unbroadcast(g, self.shapes[0]), unbroadcast(g, self.shapes[1])
+        da = unbroadcast(g, self.shapes[0]) if self.needs_input_grad[0] else None
+        db = unbroadcast(g, self.shapes[1]) if self.needs_input_grad[1] else None
+        return da, db
         # END TASK
 
 
@@ -61,8 +63,9 @@ class Sub(Function):
 
     def backward(self, g):
         # BEGIN TASK autograd.elementwise
+        da = unbroadcast(g, self.shapes[0]) if self.needs_input_grad[0] else None
         db = -unbroadcast(g, self.shapes[1]) if self.needs_input_grad[1] else None
-        return unbroadcast(g, self.shapes[0]), db
+        return da, db
         # END TASK
 
 
@@ -107,12 +110,10 @@ class Pow(Function):
 
     def backward(self, g):
         # BEGIN TASK autograd.elementwise
+        xp = backend.array_module(g)
         a, b = self.a, self.b
         da = unbroadcast(g * b * a ** (b - 1), _shape(a)) if self.needs_input_grad[0] else None
-        db = None
-        if self.needs_input_grad[1]:
-            xp = backend.array_module(self.out)
-            db = unbroadcast(g * self.out * xp.log(a), _shape(b))
+        db = unbroadcast(g * self.out * xp.log(a), _shape(b)) if self.needs_input_grad[1] else None
         return da, db
         # END TASK
 
@@ -148,24 +149,27 @@ def div(a, b):
 class PowZeroSafe(Pow):
     """``Pow`` with PyTorch's gradients at base 0, where the textbook formulas give nan:
     da = 0 where b == 0 (d/da a**0 = 0, also at a = 0), and db = 0 where a == 0 and b >= 0
-    (0**b is constant in b there). ``Pow.backward`` (the course's block) runs unchanged on the
-    inputs broadcast to the output's shape (views, no copies), so its unbroadcast is a no-op;
-    this class fixes those entries and then sums over the broadcast axes itself."""
-
-    def forward(self, a, b):
-        xp = backend.array_module(a if backend.is_array(a) else b)
-        self.in_shapes = _shape(a), _shape(b)
-        shape = np.broadcast_shapes(*self.in_shapes)
-        return super().forward(xp.broadcast_to(xp.asarray(a), shape), xp.broadcast_to(xp.asarray(b), shape))
+    (0**b is constant in b there). Without a zero base ``Pow.backward`` (the course's block)
+    runs as it is, on the inputs' own shapes, so its unbroadcast matters. With one, the block
+    runs on the inputs broadcast to the output's shape (views, no copies), this class fixes the
+    entries at base 0, and then sums over the broadcast axes itself."""
 
     def backward(self, g):
         xp = backend.array_module(g)
-        with np.errstate(divide="ignore", invalid="ignore"):  # the entries fixed below
-            da, db = super().backward(g)
-        if da is not None:
-            da = unbroadcast(xp.where(self.b == 0, 0, da), self.in_shapes[0])
-        if db is not None:
-            db = unbroadcast(xp.where((self.a == 0) & (self.b >= 0), 0, db), self.in_shapes[1])
+        a, b = self.a, self.b
+        if not backend.to_numpy(xp.any(xp.asarray(a) == 0)):
+            return super().backward(g)
+        shapes = _shape(a), _shape(b)
+        self.a, self.b = xp.broadcast_to(xp.asarray(a), g.shape), xp.broadcast_to(xp.asarray(b), g.shape)
+        try:
+            with np.errstate(divide="ignore", invalid="ignore"):  # the entries fixed below
+                da, db = super().backward(g)
+            if da is not None:
+                da = unbroadcast(xp.where(self.b == 0, 0, da), shapes[0])
+            if db is not None:
+                db = unbroadcast(xp.where((self.a == 0) & (self.b >= 0), 0, db), shapes[1])
+        finally:
+            self.a, self.b = a, b
         return da, db
 
 
@@ -689,7 +693,8 @@ class Stack(Function):
         return tuple(xp.take(g, i, axis=self.dim) if need else None for i, need in enumerate(self.needs_input_grad))
 
 
-def _check_same_device_and_dtype(name, tensors):
+def _check_tensor_sequence(name, tensors):
+    """A non-empty sequence of Tensors (their shapes are checked by each caller)."""
     if not tensors:
         raise ValueError(f"{name}: expected a non-empty sequence of tensors")
     for i, t in enumerate(tensors):
@@ -700,7 +705,7 @@ def _check_same_device_and_dtype(name, tensors):
 def cat(tensors, dim=0):
     """Join tensors along an existing dimension; all other sizes must agree."""
     tensors = list(tensors)
-    _check_same_device_and_dtype("cat", tensors)
+    _check_tensor_sequence("cat", tensors)
     ndim = tensors[0].ndim
     (d,) = _normalize_dims(dim, ndim, "cat")
     for i, t in enumerate(tensors):
@@ -715,7 +720,7 @@ def cat(tensors, dim=0):
 def stack(tensors, dim=0):
     """Stack equally shaped tensors along a new dimension."""
     tensors = list(tensors)
-    _check_same_device_and_dtype("stack", tensors)
+    _check_tensor_sequence("stack", tensors)
     for i, t in enumerate(tensors):
         if t.shape != tensors[0].shape:
             raise ValueError(f"stack: tensors[{i}] has shape {t.shape}, expected {tensors[0].shape} like tensors[0]")

@@ -130,7 +130,7 @@ class SGD(Optimizer):
                 buf *= self.momentum
                 buf += g
             g = g + self.momentum * buf if self.nesterov else buf
-        p.data -= p.dtype.type(self.lr) * g
+        p.data -= self.lr * g
         # END TASK
 
 
