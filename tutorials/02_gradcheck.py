@@ -172,7 +172,9 @@ print("gradcheck passes on A @ B");
 # ## Full and directional checks
 # `mode="full"` builds whole Jacobians: one backward per output element and two forward
 # passes per input element, fine for small inputs. `mode="directional"` compares one number per
-# random direction $v$: $\nabla f \cdot v$ against $\frac{f(x + \varepsilon v) - f(x - \varepsilon v)}{2\varepsilon}$,
+# random pair of an output weighting $v$ and an input direction $u$: $v^\top J u$, from one backward
+# pass (the gradient of $L = \langle v, f\rangle$, dotted with $u$), against
+# $\frac{L(x + \varepsilon u) - L(x - \varepsilon u)}{2\varepsilon}$ (two forward passes),
 # cheap enough for a whole network. Here both, on a two-layer perceptron built from your ops.
 
 # %%
@@ -219,8 +221,8 @@ class BadMul(mg.Function):
         return g * self.b, g * self.a  # bug: no unbroadcast
 
 
-shapes_caught = None  # exercise 2: e.g. ((2, 3), (2, 3)): two shapes for which gradcheck fails
-shapes_missed = None  # exercise 2: and two shapes for which it passes
+shapes_caught = None  # exercise 2: a pair (shape_u, shape_v), e.g. ((4, 1), (3,)), for which gradcheck fails
+shapes_missed = None  # exercise 2: and a pair for which it passes
 
 # %%
 if shapes_caught is None or shapes_missed is None:

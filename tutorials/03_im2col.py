@@ -40,6 +40,8 @@ def show_matrix(ax, m, title, fmt="{:g}", cmap="Blues", vmin=None, vmax=None, xl
     ax.set_yticks(np.arange(-0.5, m.shape[0]), minor=True)
     ax.grid(which="minor", color="grey", lw=0.5)
     ax.tick_params(which="minor", length=0)
+    if m.shape[1] > 10:  # two-digit column numbers would run together: turn them upright
+        ax.tick_params(axis="x", which="major", labelsize=7, labelrotation=90)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -160,8 +162,8 @@ verdict("conv.col2im", "adjoint identity, stride (2, 1), dilation (1, 2)", rhs, 
 # %%
 g66 = Geometry(kernel=(3, 3), stride=(1, 1), dilation=(1, 1), out_hw=(4, 4))
 counts = col2im(np.ones((9, 16)), np.zeros((1, 1, 6, 6)), g66)[0, 0]
-fig, ax = plt.subplots(figsize=(5, 4.5))
-im = show_matrix(ax, counts, "col2im(ones): windows containing each pixel", fmt="{:.0f}", cmap="magma",
+fig, ax = plt.subplots(figsize=(5, 4.5), layout="constrained")  # (constrained: the colour bar keeps clear of the title)
+im = show_matrix(ax, counts, "col2im(ones):\nwindows containing each pixel", fmt="{:.0f}", cmap="magma",
                  vmin=0, vmax=9, xlabel="column", ylabel="row")
 fig.colorbar(im, ax=ax, label="windows containing the pixel")
 plt.show()
