@@ -3,7 +3,13 @@
 Gradescope unpacks the zip into ``/autograder/source``. It holds ``setup.sh`` (run once when
 Gradescope builds the image), ``run_autograder`` (run per submission: grades
 ``/autograder/submission`` into ``/autograder/results/results.json``) and, beside them, the
-reference tree with its hidden tests. ``AUTOGRADER_ROOT`` replaces ``/autograder`` (that is how it is tested locally).
+reference tree with its hidden cases (``tests/hidden/cases.py``) and this tooling.
+``AUTOGRADER_ROOT`` replaces ``/autograder`` (that is how it is tested locally).
+
+Each submission is graded in the same bubblewrap sandbox as ``grade`` where the container lets
+bwrap create namespaces. Where it cannot (Docker's default seccomp profile refuses them), the
+run falls back to ``--sandbox user``: each run as its own unprivileged uid with the same
+limits, in a process group killed at the end, and results.json says so in its output.
 """
 from __future__ import annotations
 
@@ -13,14 +19,18 @@ import shlex
 import zipfile
 
 from .config import load_course, walk
-from .grade import TREE_PARTS
+from .trees import TREE_PARTS
+
+#: the bundle: the reference tree's code and tests (hidden cases included), and this tooling
+BUNDLE_PARTS = (*TREE_PARTS, "minigrad_course")
 
 SETUP = """#!/usr/bin/env bash
 # Gradescope runs this once while building the autograder image.
 set -euo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 cd "$ROOT/source"
-python3 -m pip install -q -e ".[dev]"
+# grading needs NumPy, SciPy and bubblewrap (the course extra), not PyTorch or pytest
+python3 -m pip install -q -e ".[unet,course]"
 """
 
 RUN = """#!/usr/bin/env bash
@@ -31,9 +41,18 @@ ROOT="${AUTOGRADER_ROOT:-/autograder}"
 mkdir -p "$ROOT/results"
 cd "$ROOT/source"
 rm -f "$ROOT/results/results.json"
-python3 -m minigrad_course grade "$ROOT/submission" --gradescope "$ROOT/results/results.json" --quiet \\
-  %(options)s 2> "$ROOT/results/grader.log"
+grade() {
+  python3 -m minigrad_course grade "$ROOT/submission" --gradescope "$ROOT/results/results.json" --quiet \\
+    %(options)s "$@" 2> "$ROOT/results/grader.log"
+}
+grade --sandbox bwrap
 status=$?
+if [ ! -s "$ROOT/results/results.json" ] && grep -q "no sandbox" "$ROOT/results/grader.log"; then
+  # bubblewrap cannot create namespaces in this container: each run as its own unprivileged
+  # uid instead (root only), which every report then states
+  grade --sandbox user
+  status=$?
+fi
 if [ ! -s "$ROOT/results/results.json" ]; then
   # grading itself failed: say so (with the grader's last words) rather than leave no result
   python3 - "$status" "$ROOT/results/grader.log" "$ROOT/results/results.json" <<'PY'
@@ -69,7 +88,7 @@ def make_autograder(root: str, out: str, release=None, tasks=None) -> str:
         for rel in walk(root):
             parts = rel.replace(os.sep, "/")
             top = parts.split("/")[0]
-            if (top in TREE_PARTS or parts == "README.md") and not parts.startswith("tests/instructor/"):
+            if (top in BUNDLE_PARTS or parts == "README.md") and not parts.startswith("tests/instructor/"):
                 z.write(os.path.join(root, rel), parts)
     atomic_write(out, lambda f: f.write(buf.getvalue()))
     return out

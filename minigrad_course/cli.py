@@ -2,8 +2,9 @@
 
 Instructor, in the reference tree:
     make-student OUT [--release NAME | --only TASK...] [--reveal TASK...]
-    grade SUBMISSION... [--out DIR] [--tasks TASK...] [--release NAME] [--jobs N]
+    grade SUBMISSION... [--out DIR] [--tasks TASK...] [--release NAME] [--jobs N] [--sandbox KIND]
     make-autograder OUT.zip [--release NAME]
+    expected [TASK...]     rewrites minigrad_course/expected/ (what check compares with)
     tasks
 Student, in a student copy:
     check [TASK...]        the grader's table, run locally on your own copy
@@ -19,7 +20,7 @@ import os
 import sys
 
 from . import config, fences
-from .grade import GradingError
+from .verdicts import GradingError
 
 
 def _cmd_tasks(args):
@@ -50,7 +51,8 @@ def _cmd_grade(args):
     if args.gradescope and len(args.submissions) != 1:
         raise config.CourseError("grade: --gradescope writes one results.json, so give exactly one submission")
     results = grade(args.root, args.submissions, tasks=args.tasks, release=args.release, jobs=args.jobs,
-                    run_stubs=args.run_stubs, cost=not args.no_cost, progress=progress)
+                    run_stubs=args.run_stubs, cost=args.cost and not args.no_cost, progress=progress,
+                    sandbox=args.sandbox, sandbox_image=args.sandbox_image, unsafe_no_sandbox=args.unsafe_no_sandbox)
     for r in results:
         print(table(r))
     if args.out:
@@ -59,11 +61,20 @@ def _cmd_grade(args):
     if args.gradescope:
         import json
 
-        from .grade import gradescope_json
+        from .reports import gradescope_json
         from ._atomic import atomic_write
 
         payload = json.dumps(gradescope_json(results[0], config.load_course(args.root)), indent=2) + "\n"
         atomic_write(args.gradescope, lambda f: f.write(payload.encode("utf-8")))
+    return 0
+
+
+def _cmd_expected(args):
+    from . import cases, sandbox
+
+    box = sandbox.find(args.sandbox, unsafe=args.sandbox == "none")
+    for path in cases.write_expected(os.path.abspath(args.root), box, tasks=args.tasks or None):
+        print(f"wrote {path}")
     return 0
 
 
@@ -84,13 +95,11 @@ def _cmd_check(args):
 def _cmd_submit(args):
     from .submission import submit
 
-    path, manifest = submit(args.root, args.out)
-    problems = manifest.get("problems", [])
-    for problem in problems:
-        print(f"error: {problem}: that task is NOT in the zip; mend its fences and submit again", file=sys.stderr)
-    todo = [t for t, e in manifest["tasks"].items() if e["stub"]]
-    print(f"wrote {path}: {len(manifest['tasks'])} task(s)" + (f"; still stubs: {', '.join(todo)}" if todo else ""))
-    return 1 if problems else 0
+    done = submit(args.root, args.out)
+    for problem in done.problems:
+        print(f"error: {problem}: that task is NOT in the zip; mend it and submit again", file=sys.stderr)
+    print(done.summary())
+    return 1 if done.problems else 0
 
 
 def main(argv=None) -> int:
@@ -113,7 +122,14 @@ def main(argv=None) -> int:
     g.add_argument("--release", help="grade the tasks of this release group only")
     g.add_argument("--jobs", type=int, default=None, help="tasks graded at once (default: CPU cores, at most 4)")
     g.add_argument("--run-stubs", action="store_true", help="run the tests even of blocks that are still the stub")
-    g.add_argument("--no-cost", action="store_true", help="skip the ungraded time/memory comparison")
+    g.add_argument("--cost", action="store_true", help="add the ungraded time/memory comparison with the reference")
+    g.add_argument("--no-cost", action="store_true", help=argparse.SUPPRESS)  # the former opt-out: now the default
+    g.add_argument("--sandbox", default="auto", choices=("auto", "bwrap", "docker", "podman", "user", "none"),
+                   help="where student code runs: bubblewrap (auto), a container engine (with --sandbox-image), "
+                        "'user' (root only: an unprivileged uid, no namespaces) or none (with --unsafe-no-sandbox)")
+    g.add_argument("--sandbox-image", default="", help="the docker/podman image (Python, NumPy, SciPy)")
+    g.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run student code without a sandbox (every report says so)")
     g.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     g.add_argument("--gradescope", metavar="RESULTS_JSON", help="write this one submission's results.json here")
     g.set_defaults(run=_cmd_grade)
@@ -122,6 +138,11 @@ def main(argv=None) -> int:
     a.add_argument("--release", help="grade only this release group's tasks")
     a.add_argument("--tasks", nargs="+", metavar="TASK")
     a.set_defaults(run=_cmd_make_autograder)
+    e = sub.add_parser("expected", help="rewrite minigrad_course/expected/ (the visible cases' reference values "
+                                        "that check compares with) from the reference tree (instructor)")
+    e.add_argument("tasks", nargs="*", metavar="TASK")
+    e.add_argument("--sandbox", default="auto", choices=("auto", "bwrap", "none"))
+    e.set_defaults(run=_cmd_expected)
     c = sub.add_parser("check", help="self-grade your copy: the grader's table (student)")
     c.add_argument("tasks", nargs="*", metavar="TASK")
     c.set_defaults(run=_cmd_check)
@@ -133,7 +154,8 @@ def main(argv=None) -> int:
         args.source = args.root
     try:
         return args.run(args)
-    except (config.CourseError, fences.FenceError, FileExistsError, FileNotFoundError, GradingError, ValueError) as err:
+    except (config.CourseError, fences.FenceError, FileExistsError, FileNotFoundError, GradingError, ValueError,
+            RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

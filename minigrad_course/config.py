@@ -1,6 +1,8 @@
-"""The course file (``course.toml`` at the root of the instructor's tree) over the defaults.
-
-Everything in it is optional; a missing file means the defaults of ``tasks.py``.
+"""The course file, ``course.toml`` at the root of the tree: the one place that states what
+the instructor decides: the releases in order, and for every task its points and release
+(``all_or_nothing`` and ``prerequisites`` where they differ from ``tasks.py``), and the time
+limits. ``tasks.py`` states what the source fixes (files, functions, hints, notebooks) and no
+points or releases. A course file without a task's points or release is an error naming them.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ class CourseError(ValueError):
 class Course:
     name: str = "minigrad course"
     tasks: dict = field(default_factory=dict)  # id -> Task, in teaching order
-    releases: tuple = ("week1", "week2", "week3", "week4")
+    releases: tuple = ()  # stated in course.toml
     per_test_timeout: float = 60.0
     per_task_timeout: float = 300.0
     hidden_marker: str = "hidden"
@@ -73,41 +75,53 @@ class Course:
 
 
 def load_course(root: str) -> Course:
-    """The course of the tree at ``root``: course.toml if present, else the defaults."""
+    """The course of the tree at ``root``, from its course.toml (CourseError naming what is wrong)."""
     path = os.path.join(root, "course.toml")
-    data = {}
-    if os.path.exists(path):
-        with open(path, "rb") as f:
-            try:
-                data = tomllib.load(f)
-            except tomllib.TOMLDecodeError as err:
-                raise CourseError(f"{path}: {err}") from None
+    if not os.path.exists(path):
+        raise CourseError(f"{path} is missing: the course file states every task's points and release")
+    with open(path, "rb") as f:
+        try:
+            data = tomllib.load(f)
+        except tomllib.TOMLDecodeError as err:
+            raise CourseError(f"{path}: {err}") from None
     head = data.get("course", {})
     course = Course()
     for key in ("name", "per_test_timeout", "per_task_timeout", "hidden_marker"):
         if key in head:
             setattr(course, key, type(getattr(course, key))(head[key]))
-    if "releases" in head:
-        course.releases = tuple(head["releases"])
-    overrides = data.get("tasks", {})
+    releases = head.get("releases")
+    if not isinstance(releases, list) or not releases or not all(isinstance(r, str) for r in releases):
+        raise CourseError(f"{path}: [course] releases must list the release names in order "
+                          f"(e.g. [\"week1\", \"week2\"]), got {releases!r}")
+    course.releases = tuple(releases)
+    stated = data.get("tasks", {})
     known = {t.id for t in DEFAULT_TASKS}
-    for task_id, values in overrides.items():
+    for task_id, values in stated.items():
         if task_id not in known:
             raise CourseError(f"{path}: [tasks.\"{task_id}\"] is not a task of this source; known: {sorted(known)}")
         bad = set(values) - _TASK_KEYS
         if bad:
             raise CourseError(f"{path}: [tasks.\"{task_id}\"] has unknown key(s) {sorted(bad)}; allowed: {sorted(_TASK_KEYS)}")
+    missing = [t.id for t in DEFAULT_TASKS if not {"points", "release"} <= set(stated.get(t.id, {}))]
+    if missing:
+        raise CourseError(f"{path}: every task needs a [tasks.\"<id>\"] table with points and release; "
+                          f"missing for {', '.join(missing)}")
     for task in DEFAULT_TASKS:
-        values = dict(overrides.get(task.id, {}))
+        values = dict(stated[task.id])
+        where = f"{path}: [tasks.\"{task.id}\"]"
+        points = values["points"]
+        if isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
+            raise CourseError(f"{where} points must be a number >= 0, got {points!r}")
+        values["points"] = float(points)
+        if not isinstance(values["release"], str):
+            raise CourseError(f"{where} release must be a release name, got {values['release']!r}")
+        if not isinstance(values.get("all_or_nothing", False), bool):
+            raise CourseError(f"{where} all_or_nothing must be true or false, got {values['all_or_nothing']!r}")
         if "prerequisites" in values:
             values["prerequisites"] = tuple(values["prerequisites"])
             for p in values["prerequisites"]:
                 if p not in known:
-                    raise CourseError(f"{path}: prerequisite {p!r} of {task.id} is not a task")
-        if "points" in values:
-            values["points"] = float(values["points"])
-            if values["points"] < 0:
-                raise CourseError(f"{path}: points of {task.id} must be >= 0, got {values['points']}")
+                    raise CourseError(f"{where} prerequisite {p!r} is not a task")
         course.tasks[task.id] = dataclasses.replace(task, **values)
     for task in course.tasks.values():
         if task.release not in course.releases:

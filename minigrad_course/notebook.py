@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fences import block_is_stub, project_root
+from .fences import block_is_stub, is_unreleased, project_root, task_blocks
 from .tasks import TASKS
 
 
@@ -56,7 +56,15 @@ def require(*task_ids: str) -> None:
         raise ValueError(f"require: unknown task id(s) {unknown}; known: {', '.join(TASKS)}")
     missing = [t for t in task_ids if block_is_stub(t)]
     if missing:
-        raise TaskNotDone("\n".join(f"Task {t} is not done yet: {_where(t)}." for t in missing))
+        raise TaskNotDone("\n".join(_not_done(t) for t in missing))
+
+
+def _not_done(task_id: str) -> str:
+    blocks = task_blocks(task_id)
+    if blocks and all(is_unreleased(b.body, task_id) for b in blocks):
+        return (f"Task {task_id} is not handed out yet in this copy: this cell needs it, so it runs once a later "
+                "release brings the task (STUDENT.md lists what comes when).")
+    return f"Task {task_id} is not done yet: {_where(task_id)}."
 
 
 def _host(x) -> np.ndarray:

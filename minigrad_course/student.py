@@ -2,7 +2,6 @@
 hidden tests stripped, and a generated STUDENT.md."""
 from __future__ import annotations
 
-import ast
 import os
 import re
 import shutil
@@ -10,6 +9,8 @@ import tempfile
 
 from . import fences
 from .config import Course, CourseError, is_accelerated_path, is_instructor_path, load_course, walk
+from .hidden import hidden_nodes
+from .tasks import UNET_TRAIN_TASKS
 
 README_INSTRUCTOR = re.compile(r"<!-- instructor-only -->.*?<!-- /instructor-only -->\n?", re.S)
 CHECK = "python -m minigrad_course check"
@@ -19,21 +20,12 @@ SUBMIT = "python -m minigrad_course submit"
 def strip_hidden_tests(text: str, path: str, marker: str = "hidden"):
     """``text`` without the top-level tests decorated with ``pytest.mark.<marker>``; None when
     the whole module is hidden (``pytestmark`` names the marker)."""
-    tree = ast.parse(text, path)
-    drop = []
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "pytestmark" for t in node.targets):
-            if f"mark.{marker}" in ast.unparse(node.value):
-                return None
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            if any(re.search(rf"\bmark\.{marker}\b", ast.unparse(d)) for d in node.decorator_list):
-                start = min(d.lineno for d in node.decorator_list)
-                drop.append((start, node.end_lineno))
-    if not drop:
-        return text
+    nodes = hidden_nodes(text, path, marker)
+    if nodes is None:
+        return None
     lines = text.splitlines(keepends=True)
-    for start, end in sorted(drop, reverse=True):
-        del lines[start - 1 : end]
+    for node in sorted(nodes, key=lambda n: n.start, reverse=True):
+        del lines[node.start - 1 : node.end]
     return "".join(lines)
 
 
@@ -45,16 +37,50 @@ def student_text(rel: str, text: str, course: Course, handed_out, reveal) -> str
                 return block.body
             if block.task in handed_out:
                 return fences.stub_lines(block.task, block.indent)
-            release = course.tasks[block.task].release
-            return fences.stub_lines(block.task, block.indent, f"not handed out yet (comes with {release})")
+            return fences.unreleased_stub_lines(block.task, block.indent, course.tasks[block.task].release)
         text = fences.rewrite(text, rel, {t: stub for t in course.tasks})
     if rel.replace(os.sep, "/").startswith("tests/") and rel.endswith(".py"):
         return strip_hidden_tests(text, rel, course.hidden_marker)
     if rel == "README.md":
         text = README_INSTRUCTOR.sub("", text)
-        text = re.sub(r"^(# .*\n)", r"\1\n**Course copy: start with [STUDENT.md](STUDENT.md)** (your tasks, "
-                      r"in order, and how to check and submit them).\n", text, count=1, flags=re.M)
+        note = ("\n**Course copy: start with [STUDENT.md](STUDENT.md)** (your tasks, in order, and how to check "
+                "and submit them).\n\n" + what_works(course, handed_out, reveal, level="##"))
+        text = re.sub(r"^(# .*\n)", lambda m: m.group(1) + note, text, count=1, flags=re.M)
     return text
+
+
+def what_works(course: Course, handed_out, reveal=(), level: str = "##") -> str:
+    """What runs in a copy that hands out ``handed_out``: the README's commands meet the
+    stubs of tasks not done or not handed out yet, and say so here rather than surprise."""
+    handed, reveal = set(handed_out), set(reveal)
+    later = [t for t in course.tasks if t not in handed and t not in reveal]
+    by_release = {}
+    for t in later:
+        by_release.setdefault(course.tasks[t].release, []).append(t)
+    pending = "; ".join(f"{r}: {', '.join(f'`{t}`' for t in ts)}" for r, ts in by_release.items())
+    needs = [t for t in UNET_TRAIN_TASKS if t not in reveal]
+    later_needs = [t for t in needs if t in later]
+    lines = [f"{level} What works in this copy", ""]
+    if later:
+        lines.append(f"This copy hands out {len(handed)} of the course's {len(course.tasks)} tasks; the others are "
+                     f"stubs that say \"not handed out yet\" and come with later releases ({pending}).")
+    else:
+        lines.append(f"This copy hands out all {len(course.tasks)} of the course's tasks.")
+    lines += ["",
+              "* The test command (`python -m pytest -q -m \"not gpu\"`) runs the whole suite: every test that "
+              "runs a task you have not written yet" + (" or that is not handed out yet" if later else "")
+              + " fails with that task's `NotImplementedError`. Those failures are expected; the suite passes "
+              "completely once every task is done. One task's tests: `python -m pytest -m conv_im2col`.",
+              f"* `{CHECK}` scores the tasks handed out with the grader's visible cases"
+              + ("; the others show as \"not handed out yet\", with no points at stake" if later else "") + ".",
+              "* `unet train` (and notebook 06) trains the U-Net on your own code, so it needs "
+              + (", ".join(f"`{t}`" for t in needs) or "nothing of yours")
+              + " (with `--optimizer sgd`, `optim.sgd` instead of `optim.adam`); until they are done it stops "
+              "at the first one's `NotImplementedError`"
+              + (f". {len(later_needs)} of them come with later releases, so it cannot run in this copy yet."
+                 if later_needs else "."),
+              ""]
+    return "\n".join(lines)
 
 
 def make_student(source: str, out: str, release: str | None = None, only=None, reveal=()) -> list:
@@ -128,9 +154,9 @@ block of code in the real source, fenced like this:
 ```
 
 Replace the `raise` with your code. **Only the code between a task's fences is graded**: the
-grader copies those lines into its own copy of the project and runs its own tests on them, so
-anything you change outside the fences (other code, the tests, `conftest.py`, `pyproject.toml`)
-is ignored. Keep the fences exactly as they are, and put any helper you need inside the block.
+grader copies those lines into its own copy of the project and runs them on its grading cases
+(inputs it feeds your code, outputs it compares with the reference's), so anything you change
+outside the fences (other code, the tests, `conftest.py`, `pyproject.toml`) is ignored. Keep the fences exactly as they are, and put any helper you need inside the block.
 Some tasks have several blocks (all of them belong to the task).
 
 Write array code that runs on any device: take the array module from an input
@@ -140,17 +166,20 @@ device-parametrised case on a strict stand-in GPU that refuses NumPy conversions
 
 ## The tasks, in order
 
-Do them in this order: each task's tests also run the tasks it lists as prerequisites. The
-tutorial notebook of each task explains it and has "your turn" cells that check your code.
+Do them in this order: each task's tests in `tests/` also run the tasks it lists as
+prerequisites. The tutorial notebook of each task explains it and has "your turn" cells that
+check your code.
 
 | # | task | status | where (file: what you write) | prerequisites | notebook | points |
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 Points handed out so far: {total:g}. A task's points are shared out by the fraction of its
-tests that pass{'' if not any(course.tasks[t].all_or_nothing for t in handed_out) else ' (tasks marked all-or-nothing in the course file score only when every test passes)'}.
-The grader also runs hidden tests that are not in your copy.
+grading cases that pass{'' if not any(course.tasks[t].all_or_nothing for t in handed_out) else ' (tasks marked all-or-nothing in the course file score only when every case passes)'}.
+`check` runs the visible cases exactly as the grader does; the grader also runs hidden cases
+that are not in your copy (your feedback names them and, after the due date, says how many passed).
 
+{what_works(course, handed_out, reveal)}
 ## Set up
 
 ```bash
@@ -160,9 +189,9 @@ python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[dev]"
 ## Check your work
 
 ```bash
-{CHECK}                      # every task: the same table the grader prints
+{CHECK}                      # every task: the grader's table for the visible cases
 {CHECK} conv.im2col          # one task (or several)
-python -m pytest -m conv_im2col     # that task's tests, with pytest's full output
+python -m pytest -m conv_im2col     # that task's tests in tests/, with pytest's full output
 jupyter lab tutorials/              # the notebooks (pip install jupyterlab)
 ```
 

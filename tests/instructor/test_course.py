@@ -18,10 +18,12 @@ import zipfile
 import pytest
 
 from minigrad_course import fences
+from minigrad_course.cases import visible_cases
 from minigrad_course.config import CourseError, load_course
 from minigrad_course.grade import grade, write_outputs
 from minigrad_course.student import make_student, strip_hidden_tests
-from minigrad_course.submission import Submission, extract_task, fill_in, submit
+from minigrad_course.intake import read_submission
+from minigrad_course.submission import fill_in, submit
 from minigrad_course.tasks import TASKS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -40,14 +42,14 @@ def reference_blocks():
 # ---- fences ----------------------------------------------------------------------------------
 def test_every_task_has_blocks_a_marker_and_a_textbook_solution():
     pyproject = (ROOT / "pyproject.toml").read_text()
-    textbook = Submission(str(TEXTBOOK))
+    textbook = read_submission(str(TEXTBOOK))
     for t, task in TASKS.items():
         blocks = fences.task_blocks(t, str(ROOT))
         assert blocks, f"{t}: no block in {task.file}"
         assert f'"{task.marker}: task {t}"' in pyproject
-        solution = textbook.blocks(t)
-        assert not isinstance(solution, str), solution
-        assert len(solution) == len(blocks), f"{t}: textbook has {len(solution)} blocks, the source {len(blocks)}"
+        solution = textbook.code(t)
+        assert solution.found, solution.problem
+        assert len(solution.bodies) == len(blocks), f"{t}: textbook has {len(solution.bodies)} blocks, the source {len(blocks)}"
         assert (ROOT / task.notebook.replace(".ipynb", ".py")).exists() or (ROOT / task.notebook).exists(), task.notebook
 
 
@@ -64,6 +66,27 @@ def test_fence_errors_name_the_file_and_line():
         fences.parse("# BEGIN TASK crop.backward extra\n# END TASK\n", "e.py")
 
 
+def test_fences_are_read_in_one_place_only():
+    """No module of the course tooling but fences.py matches fence text (one tokenizer,
+    fences.fence_of, behind both the strict parse and the tolerant find_task)."""
+    import ast
+
+    package = ROOT / "minigrad_course"
+    for path in sorted(package.glob("*.py")):
+        if path.name == "fences.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    getattr(node.func.value, "id", "") == "re":
+                patterns = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+                assert not any("TASK" in p for p in patterns), f"{path.name}:{node.lineno} parses fences itself"
+            if isinstance(node, ast.Compare) and any(isinstance(op, ast.In) for op in node.ops):
+                left = node.left
+                assert not (isinstance(left, ast.Constant) and isinstance(left.value, str)
+                            and ("BEGIN TASK" in left.value or "END TASK" in left.value)), \
+                    f"{path.name}:{node.lineno} looks for fence text itself"
+
+
 def test_stub_keeps_the_indentation_and_is_recognised():
     text = "def f():\n    x = 1\n    # BEGIN TASK crop.backward\n    return x\n    # END TASK\n    return 2\n"
     out = fences.rewrite(text, "f.py", {"crop.backward": lambda b: fences.stub_lines(b.task, b.indent)})
@@ -76,13 +99,13 @@ def test_stub_keeps_the_indentation_and_is_recognised():
 
 
 def test_a_mangled_fence_gives_a_per_task_message():
-    assert extract_task("x = 1\n", "minigrad/functional/im2col.py", "conv.im2col") == (
+    assert fences.find_task("x = 1\n", "minigrad/functional/im2col.py", "conv.im2col").problem == (
         "conv.im2col: no `# BEGIN TASK conv.im2col` block found in minigrad/functional/im2col.py")
-    msg = extract_task("    # BEGIN TASK conv.im2col\n    pass\n    # BEGIN TASK conv.col2im\n", "m.py", "conv.im2col")
-    assert "not closed by `# END TASK` before line 3" in msg
+    msg = fences.find_task("    # BEGIN TASK conv.im2col\n    pass\n    # BEGIN TASK conv.col2im\n", "m.py", "conv.im2col")
+    assert not msg.found and "not closed by `# END TASK` before line 3" in msg.problem
     # a broken fence of another task in the same file does not stop this one from being read
     text = "    # BEGIN TASK conv.col2im\n    pass\n    # BEGIN TASK conv.im2col\n    return 1\n    # END TASK\n"
-    assert extract_task(text, "m.py", "conv.im2col") == [["    return 1\n"]]
+    assert fences.find_task(text, "m.py", "conv.im2col") == fences.TaskCode("conv.im2col", (("    return 1\n",),))
 
 
 # ---- the student copy ------------------------------------------------------------------------
@@ -108,7 +131,9 @@ def test_student_copy_leaks_no_reference_code_and_reveals_what_it_is_told(week1_
         stub = "".join(blocks[0].body)
         assert ("not handed out yet" in stub) == (t not in handed), stub
         copy_text = (out / task.file).read_text()
-        outside = re.sub(r"# BEGIN TASK \S+\n.*?# END TASK", "", (ROOT / task.file).read_text(), flags=re.S)
+        source = (ROOT / task.file).read_text()
+        inside = {i for b in fences.parse(source, task.file) for i in range(b.begin, b.end + 1)}
+        outside = "\n".join(ln for i, ln in enumerate(source.splitlines()) if i not in inside)
         for block in refs[t]:
             own = [ln.strip() for ln in block.splitlines()
                    if ln.strip() and not ln.strip().startswith("#") and ln.strip() not in outside]
@@ -166,18 +191,41 @@ def test_make_student_refuses_a_non_empty_folder_and_unknown_tasks(tmp_path):
 
 
 def test_course_file_errors_name_the_key(tmp_path):
-    (tmp_path / "course.toml").write_text('[tasks."conv.im2col"]\npoints = 3\nweight = 2\n')
+    full = (ROOT / "course.toml").read_text()
+
+    def load(text):
+        (tmp_path / "course.toml").write_text(text)
+        return load_course(str(tmp_path))
+
     with pytest.raises(CourseError, match=r"unknown key\(s\) \['weight'\]"):
-        load_course(str(tmp_path))
-    (tmp_path / "course.toml").write_text('[tasks."conv.im2colx"]\npoints = 3\n')
+        load(full.replace('[tasks."conv.im2col"]\n', '[tasks."conv.im2col"]\nweight = 2\n'))
     with pytest.raises(CourseError, match="not a task of this source"):
-        load_course(str(tmp_path))
-    (tmp_path / "course.toml").write_text('[tasks."conv.im2col"]\nrelease = "week7"\n')
+        load(full + '\n[tasks."conv.im2colx"]\npoints = 3\n')
     with pytest.raises(CourseError, match="release 'week7' of conv.im2col is not in releases"):
-        load_course(str(tmp_path))
-    (tmp_path / "course.toml").write_text('[course]\nper_test_timeout = 5\n[tasks."crop.backward"]\npoints = 2.5\n')
-    course = load_course(str(tmp_path))
+        load(full.replace('[tasks."conv.im2col"]\npoints = 10\nrelease = "week2"', '[tasks."conv.im2col"]\npoints = 10\nrelease = "week7"'))
+    with pytest.raises(CourseError, match=r"points must be a number >= 0, got '10'"):
+        load(full.replace('[tasks."conv.im2col"]\npoints = 10', '[tasks."conv.im2col"]\npoints = "10"'))
+    course = load(full.replace("per_test_timeout = 60", "per_test_timeout = 5")
+                  .replace('[tasks."crop.backward"]\npoints = 5', '[tasks."crop.backward"]\npoints = 2.5'))
     assert course.per_test_timeout == 5 and course.tasks["crop.backward"].points == 2.5
+
+
+def test_points_and_releases_are_stated_once_in_the_course_file(tmp_path):
+    """tasks.py states no points or release; a course file that leaves one out is an error
+    naming the task (no silent default), and one without releases names the key."""
+    from minigrad_course.tasks import DEFAULT_TASKS
+
+    assert all(t.points is None and t.release is None for t in DEFAULT_TASKS)
+    full = (ROOT / "course.toml").read_text()
+    (tmp_path / "course.toml").write_text(full.replace('[tasks."crop.backward"]\npoints = 5\n', '[tasks."crop.backward"]\n'))
+    with pytest.raises(CourseError, match="points and release; missing for crop.backward"):
+        load_course(str(tmp_path))
+    (tmp_path / "course.toml").write_text(full.replace('releases = ["week1", "week2", "week3", "week4"]\n', ""))
+    with pytest.raises(CourseError, match=r"\[course\] releases must list"):
+        load_course(str(tmp_path))
+    (tmp_path / "course.toml").unlink()
+    with pytest.raises(CourseError, match="course.toml is missing"):
+        load_course(str(tmp_path))
 
 
 # ---- submit ----------------------------------------------------------------------------------
@@ -186,7 +234,13 @@ def test_submit_writes_exactly_the_blocks_and_a_manifest(week1_copy, tmp_path):
     copy = tmp_path / "alice"
     shutil.copytree(out, copy)
     fill_in(str(copy), str(TEXTBOOK), ["crop.backward"])
-    path, manifest = submit(str(copy))
+    done = submit(str(copy))
+    path, manifest = done.path, done.manifest
+    week1 = [t for t, task in load_course(str(ROOT)).tasks.items() if task.release == "week1"]
+    assert done.stubs == tuple(t for t in week1 if t != "autograd.toposort")  # toposort revealed
+    assert done.not_released == tuple(t for t in TASKS if t not in week1 and t != "crop.backward")
+    assert "not handed out yet (nothing to do): conv.im2col" in done.summary() and "still stubs: gradcheck" in done.summary()
+    assert "conv.im2col" not in done.summary().split("still stubs:")[1].split(";")[0]
     assert path == str(copy / "submission.zip")
     with zipfile.ZipFile(path) as z:
         names = set(z.namelist())
@@ -199,9 +253,10 @@ def test_submit_writes_exactly_the_blocks_and_a_manifest(week1_copy, tmp_path):
         code = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
         inside = [ln for b in fences.parse(text, name) for ln in b.body if ln.strip() and not ln.lstrip().startswith("#")]
         assert len(code) == len(inside), f"{name} holds code outside the task blocks"
-    back = Submission(path)
+    back = read_submission(path)
+    assert not back.rejected and back.manifest.tool_version, back.rejected
     for t in TASKS:
-        assert back.blocks(t) == Submission(str(copy)).blocks(t)
+        assert back.code(t) == read_submission(str(copy)).code(t)
         assert manifest["tasks"][t]["stub"] == (t != "crop.backward" and t != "autograd.toposort")
 
 
@@ -232,7 +287,10 @@ def test_reference_and_textbook_earn_full_marks_and_stubs_earn_nothing_with_thei
     """The whole class run of the CI proof: reference, textbook, all stubs (run, not skipped),
     and one-task-only submissions; one grade() call shares the collection."""
     only = list(TASKS)
-    subs = {"reference": str(ROOT), "textbook": str(TEXTBOOK), "stubs": str(stub_copy)}
+    reference = tmp_path / "reference"  # the reference's code as a hand-in (the tree itself also holds
+    for part in ("minigrad", "unet"):    # the textbook: two copies, which intake rightly refuses)
+        shutil.copytree(ROOT / part, reference / part, ignore=shutil.ignore_patterns("__pycache__"))
+    subs = {"reference": str(reference), "textbook": str(TEXTBOOK), "stubs": str(stub_copy)}
     for t in only:
         subs[f"only-{t}"] = str(_copy_with(stub_copy, tmp_path / f"only-{t}", solved=[t]))
     by = dict(zip(subs, grade(str(ROOT), list(subs.values()), jobs=2, cost=False)))  # in the order given
@@ -293,7 +351,7 @@ def test_tampering_broken_and_endless_submissions(stub_copy, small_course, tmp_p
                          replace={"autograd.toposort": ["        while True:\n", "            pass\n"]})
     exfil = _copy_with(stub_copy, tmp_path / "exfil", solved=["autograd.toposort"], replace={"crop.backward": [
         "        import minigrad.functional.im2col as m\n",
-        "        raise RuntimeError(open(m.__file__).read())  # tries to show the reference's code\n"]})
+        "        raise RuntimeError(open(m.__file__).read().split('BEGIN' + ' TASK conv.im2col')[1][:290])\n"]})
     zipped = tmp_path / "zipped.zip"  # a .zip of a whole copy, wrapped in one folder
     shutil.make_archive(str(zipped)[:-4], "zip", tmp_path, "honest")
     before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
@@ -305,13 +363,14 @@ def test_tampering_broken_and_endless_submissions(stub_copy, small_course, tmp_p
     for name in ("tampered", "honest", "zipped"):  # tampering earns nothing the honest copy does not
         r = results[name].tasks
         assert r["crop.backward"].points == r["crop.backward"].max_points
-        assert r["autograd.toposort"].points == 0 and r["autograd.toposort"].total == 5
+        assert r["autograd.toposort"].points == 0
+        assert r["autograd.toposort"].total == len(visible_cases("autograd.toposort"))
     r = results["syntax"].tasks
     assert r["crop.backward"].points == 0 and r["crop.backward"].status == "syntax error"
     assert re.search(r"SyntaxError in minigrad/functional/crop.py, line \d+", r["crop.backward"].report)
     assert r["autograd.toposort"].points == r["autograd.toposort"].max_points
     leak = results["exfil"].tasks["crop.backward"].report
-    assert "RuntimeError" in leak and "reference solution: hidden" in leak
+    assert "reference solution" in leak  # the error's lines that quote it are replaced
     for block in reference_blocks()["conv.im2col"] + reference_blocks()["conv.col2im"]:
         for line in block.splitlines():
             if len(line.strip()) > 30 and not line.strip().startswith("#"):
@@ -328,7 +387,7 @@ def test_tampering_broken_and_endless_submissions(stub_copy, small_course, tmp_p
     assert set(rows[0]) == {"submission", *tasks, "total", "max_total"}
     assert float(rows[2]["total"]) == float(rows[2]["autograd.toposort"]) == 10
     payload = json.loads((tmp_path / "out" / "syntax" / "results.json").read_text())
-    assert payload["score"] == 10 and {t["name"] for t in payload["tests"]} == set(tasks)
+    assert payload["score"] == 10 and {t["name"] for t in payload["tests"]} == {*tasks, "crop.backward (hidden tests)"}
     for test in payload["tests"]:
         assert set(test) >= {"name", "score", "max_score", "output", "visibility"}
     feedback = (tmp_path / "out" / "syntax" / "feedback.md").read_text()
@@ -360,15 +419,18 @@ def test_grades_are_reproducible_and_hidden_tests_stay_hidden(stub_copy, small_c
 
 @pytest.mark.slow
 def test_check_reports_blocked_tasks_and_submit_round_trips_through_the_autograder(stub_copy, tmp_path):
-    copy = _copy_with(stub_copy, tmp_path / "bob", solved=["autograd.toposort", "crop.backward"])
+    copy = _copy_with(stub_copy, tmp_path / "bob", solved=["autograd.toposort", "crop.backward", "unet.forward"])
     env = dict(os.environ, PYTHONPATH=str(copy))
-    run = subprocess.run(CLI + ["check", "autograd.toposort", "autograd.elementwise", "crop.backward", "conv.im2col"],
+    run = subprocess.run(CLI + ["check", "autograd.toposort", "autograd.elementwise", "crop.backward", "conv.im2col",
+                                "unet.forward"],
                          cwd=copy, env=env, capture_output=True, text=True, timeout=600)
     table = run.stdout
     assert run.returncode == 1, table + run.stderr
     assert re.search(r"autograd\.toposort\s+10\.00/10\s+\d+/\d+\s+passed", table), table
     assert re.search(r"autograd\.elementwise .*not done yet \(still the stub\)", table), table
-    assert re.search(r"crop\.backward .*blocked by gradcheck\.central_difference \(not done yet\)", table), table
+    assert re.search(r"crop\.backward\s+5\.00/5\s+3/3\s+passed", table), table
+    # its cases run into conv.conv_transpose2d's stub: named, not failed as its own
+    assert re.search(r"unet\.forward .*blocked by conv\.conv_transpose2d", table), table
     assert re.search(r"conv\.im2col .*not done yet \(still the stub\)", table), table
     assert not (copy / ".hypothesis").exists()
     run = subprocess.run(CLI + ["submit"], cwd=copy, env=env, capture_output=True, text=True)
@@ -392,4 +454,4 @@ def test_check_reports_blocked_tasks_and_submit_round_trips_through_the_autograd
     assert run.returncode == 0, run.stderr
     payload = json.loads((gs / "results" / "results.json").read_text())
     assert payload["score"] == 15, payload
-    assert [t["name"] for t in payload["tests"]] == ["autograd.toposort", "crop.backward"]
+    assert [t["name"] for t in payload["tests"]] == ["autograd.toposort", "crop.backward", "crop.backward (hidden tests)"]
