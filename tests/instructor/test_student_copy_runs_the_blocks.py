@@ -93,3 +93,18 @@ def test_a_student_copy_runs_the_blocks_and_catches_what_the_accelerated_path_wo
     with open(pool_file, "w") as f:
         f.write(wrong)
     assert "dilated conv right: False dilated pool right: False" in _run(copy)
+
+
+def test_a_grading_tree_has_no_accelerated_path(tmp_path):
+    """The sandbox's tree (minigrad_course.trees.make_tree) leaves the accelerated path out, as a
+    student copy does: the reference's own minigrad.backends.accelerated then finds nothing."""
+    from minigrad_course.trees import make_tree
+
+    tree = make_tree(ROOT, str(tmp_path / "tree"))
+    assert os.path.isfile(os.path.join(tree, "minigrad", "functional", "conv.py"))
+    assert not os.path.exists(os.path.join(tree, "minigrad", "accelerated"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINIGRAD_")}
+    env.update(PYTHONPATH=tree)
+    code = "import minigrad.backends as b; print(b.accelerated.enabled, b.accelerated.is_available())"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tree, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
