@@ -8,7 +8,8 @@ import numpy as _np
 from . import backend
 from .backend import gpu_available, manual_seed
 from .ops import amax, amin, argmax, argmin, cat, max, maximum, min, minimum, pad, stack
-from .tensor import Function, Tensor, is_grad_enabled, no_grad, tensor
+from .tensor import Function, Tensor, is_grad_enabled, no_grad
+from . import tensor  # the module, which called makes a tensor: minigrad.tensor(data, ...)
 from . import functional  # noqa: E402
 from . import nn  # noqa: E402
 from . import optim  # noqa: E402
