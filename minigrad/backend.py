@@ -16,8 +16,14 @@ import numpy as np
 
 try:  # CuPy is optional: ``pip install minigrad-unet[gpu]``
     import cupy as _cupy
-except Exception:  # ImportError, or a CuPy that cannot find its CUDA libraries
+
+    _cupy_import_error = None
+except Exception as _err:  # ImportError, or a CuPy that cannot find its CUDA libraries
     _cupy = None
+    _cupy_import_error = ("CuPy is not installed (pip install minigrad-unet[gpu])"
+                          if isinstance(_err, ModuleNotFoundError) and _err.name == "cupy" else
+                          f"CuPy failed to import: {type(_err).__name__}: {str(_err).splitlines()[0] if str(_err) else ''}")
+    del _err
 
 DEFAULT_DTYPE = np.float32
 
@@ -38,8 +44,10 @@ def register_array_module(name: str, xp, *, available=None, free_memory=None) ->
     """Make the arrays of the module ``xp`` a device called ``name`` (CuPy is ``"cuda"``).
 
     ``xp`` needs CuPy's interface: ``xp.ndarray`` (the type of its arrays), ``xp.asarray(host)``
-    (a host -> device copy), ``xp.asnumpy(a)`` (a device -> host copy), ``xp.random.default_rng``
-    and the NumPy functions minigrad calls, under NumPy's names. ``available()`` says whether
+    (a host -> device copy), ``xp.asnumpy(a)`` (a device -> host copy), ``xp.random.RandomState``
+    (a generator that ``.seed(n)`` reseeds in place), ``xp.may_share_memory`` (for version
+    counters; without it views of a tensor get counters of their own) and the NumPy functions
+    minigrad calls, under NumPy's names. ``available()`` says whether
     the device can run now (default: always); ``free_memory()`` gives its free bytes, which size
     the convolution's column chunks (default: 1 GiB). Registering the same module again is a no-op.
     """
@@ -73,14 +81,18 @@ def cupy_module():
 
 
 _gpu_ok = None  # the probe's answer, found once per process
+_gpu_reason = None  # why the probe failed (one line), or None
 
 
 def gpu_available() -> bool:
-    """True when CuPy is installed, a CUDA device answers, and a kernel compiled for it runs.
+    """True when CuPy is installed, a CUDA device answers, a kernel compiled for it runs, and
+    cuBLAS multiplies two small matrices correctly.
 
     Counting devices is not enough: CuPy compiles its kernels at run time with NVRTC, and a
     machine whose driver works but whose NVRTC is missing or too old would crash at the first
-    op. So this compiles and runs one tiny kernel (once per process) and checks its result.
+    op; a missing cuBLAS would crash at the first convolution. So this compiles and runs one
+    tiny kernel and one small matrix product (once per process) and checks their results.
+    ``gpu_unavailable_reason()`` says what failed.
     """
     global _gpu_ok
     if _gpu_ok is None:
@@ -88,17 +100,51 @@ def gpu_available() -> bool:
     return _gpu_ok
 
 
+def gpu_unavailable_reason() -> str | None:
+    """Why ``gpu_available()`` is False, in one line (CuPy missing, no device, no NVRTC, no
+    cuBLAS, ...), or None when a GPU is usable."""
+    if gpu_available():
+        return None
+    return _gpu_reason or "no usable GPU was found"
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+
+
 def _probe_gpu() -> bool:
+    global _gpu_reason
+    _gpu_reason = _diagnose_gpu()
+    return _gpu_reason is None
+
+
+def _diagnose_gpu() -> str | None:
+    """None when the GPU works; else what failed (no driver, no NVRTC, no cuBLAS, an unsupported
+    GPU all mean "no usable GPU", each with its own reason)."""
     if _cupy is None:
-        return False
+        return _cupy_import_error or "CuPy is not installed (pip install minigrad-unet[gpu])"
     try:
-        if _cupy.cuda.runtime.getDeviceCount() < 1:
-            return False
+        count = _cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:
+        return f"CuPy found no CUDA driver or device ({_first_line(err)})"
+    if count < 1:
+        return "CuPy found no CUDA device"
+    try:
         kernel = _cupy.ElementwiseKernel("float32 x", "float32 y", "y = 2 * x + 1", "minigrad_probe")
-        out = kernel(_cupy.arange(4, dtype=np.float32))
-        return bool((_cupy.asnumpy(out) == np.array([1, 3, 5, 7], np.float32)).all())
-    except Exception:  # no driver, no NVRTC, an unsupported GPU: all mean "no usable GPU"
-        return False
+        out = _cupy.asnumpy(kernel(_cupy.arange(4, dtype=np.float32)))
+    except Exception as err:
+        return f"CuPy could not compile and run a kernel (NVRTC, the CUDA runtime compiler): {_first_line(err)}"
+    if not (out == np.array([1, 3, 5, 7], np.float32)).all():
+        return "a kernel compiled for this GPU computed a wrong result"
+    try:  # a small matrix product: cuBLAS
+        a = _cupy.asarray(np.arange(4, dtype=np.float32).reshape(2, 2))
+        product = _cupy.asnumpy(_cupy.matmul(a, a))
+    except Exception as err:
+        return f"cuBLAS could not multiply two matrices: {_first_line(err)}"
+    if not (product == np.array([[2, 3], [6, 11]], np.float32)).all():
+        return "cuBLAS computed a wrong matrix product"
+    return None
 
 
 def _cupy_free_memory() -> int:
@@ -138,8 +184,7 @@ def check_device(device) -> str:
         raise ValueError(f"device: expected one of {devices()} (or 'cuda:N'), got {device!r}")
     if name == "cuda" and not gpu_available():
         raise RuntimeError(
-            f"device={device!r} was asked for, but no usable GPU was found: CuPy "
-            f"{'is not installed' if _cupy is None else 'found no CUDA device that compiles and runs a kernel'} "
+            f"device={device!r} was asked for, but no usable GPU was found: {gpu_unavailable_reason()} "
             "(install CuPy with `pip install minigrad-unet[gpu]` on a machine with a CUDA GPU)"
         )
     if name != "cuda" and not _available[name]():
@@ -153,6 +198,70 @@ def module_of(device: str):
     """The array module of a device name (``numpy`` for "cpu"), after ``check_device``:
     ``module_of(d).zeros(...)`` makes an array on ``d`` directly, with no host -> device copy."""
     return _modules[check_device(device)]
+
+
+# --------------------------------------------------------------------------------------
+# dtype promotion: PyTorch's rules, not NumPy's
+# --------------------------------------------------------------------------------------
+def _category(dtype) -> int:
+    """bool 0 < integer 1 < floating 2 < complex 3."""
+    return {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}[np.dtype(dtype).kind]
+
+
+def _promote(a, b):
+    """torch.promote_types for two dtypes (None: absent): within a category NumPy's rule (int32 +
+    int64 -> int64, uint8 + int8 -> int16); across categories the higher one's dtype as it is
+    (int64 + float32 -> float32, where NumPy gives float64), a complex one widened to hold
+    the other's precision (complex64 + float64 -> complex128, as both libraries do)."""
+    if a is None or b is None:
+        return b if a is None else a
+    a, b = np.dtype(a), np.dtype(b)
+    if _category(a) == _category(b) or {_category(a), _category(b)} == {2, 3}:
+        return np.promote_types(a, b)
+    return a if _category(a) > _category(b) else b
+
+
+def _combine(higher, lower):
+    """A higher-priority group's dtype combined with a lower one's (PyTorch's
+    combine_categories): the lower group counts only when it is of a higher category."""
+    if higher is None or lower is None:
+        return lower if higher is None else higher
+    if _category(higher) >= 2 and _category(higher) >= _category(lower):
+        return higher
+    if _category(lower) == 3:  # a complex scalar/0-d value with a real tensor
+        return np.promote_types(higher, np.complex64) if _category(higher) == 2 else lower
+    if _category(higher) == 0 or _category(lower) >= 2:
+        return _promote(higher, lower)
+    return higher
+
+
+def result_type(*operands) -> np.dtype:
+    """The dtype PyTorch gives a binary op on these operands (arrays, NumPy scalars, Python numbers).
+
+    Three groups, in order of priority: arrays with dimensions, 0-d arrays, and numbers (a
+    Python or NumPy scalar, whose own width is ignored: a float is float32, an int int64, a
+    complex complex64). A lower group changes the result only when it is of a higher category
+    (bool < int < float < complex): float32 array + float64 0-d array or 2.5 -> float32,
+    int64 array + 2.5 -> float32, int64 array + float32 array -> float32, bool + bool -> bool.
+    NumPy would give float64 in several of these."""
+    if len(operands) == 2:  # the common cases, decided without the general rule
+        a, b = operands
+        if is_array(a) and is_array(b) and a.dtype == b.dtype:
+            return a.dtype
+        for x, y in ((a, b), (b, a)):
+            if is_array(x) and x.dtype.kind == "f" and type(y) in (int, float):
+                return x.dtype  # a Python number never upcasts a floating-point tensor
+    groups = [None, None, None]
+    for x in operands:
+        if is_array(x) or isinstance(x, np.ndarray):
+            groups[0 if x.ndim else 1] = _promote(groups[0 if x.ndim else 1], x.dtype)
+        else:
+            kind = np.asarray(x).dtype.kind
+            if kind not in "biufc":
+                raise TypeError(f"expected an array or a number, got {type(x).__name__}")
+            scalar = {"b": np.bool_, "i": np.int64, "u": np.int64, "f": DEFAULT_DTYPE, "c": np.complex64}[kind]
+            groups[2] = _promote(groups[2], scalar)
+    return np.dtype(_combine(groups[0], _combine(groups[1], groups[2])))
 
 
 # --------------------------------------------------------------------------------------
@@ -196,6 +305,18 @@ def to_numpy(a) -> np.ndarray:
     if source != "cpu":
         return _modules[source].asnumpy(a)
     return np.array(a, copy=True)
+
+
+def may_share_memory(a, b) -> bool:
+    """Whether the arrays ``a`` and ``b`` may overlap in memory (a view and its base do), by
+    their bounds, not element by element: cheap, and never False for arrays that do share.
+    False for non-arrays and for arrays of different devices."""
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        return bool(np.may_share_memory(a, b))
+    if not (is_array(a) and is_array(b)) or device_of(a) != device_of(b):
+        return False
+    test = getattr(array_module(a), "may_share_memory", None)
+    return bool(test(a, b)) if test is not None else False
 
 
 def synchronize(device: str = "cuda") -> None:
@@ -257,8 +378,9 @@ def set_sync_checks(enabled: bool) -> None:
 
     On the CPU minigrad checks, e.g., that every class label is in range. On a GPU that check
     would wait for the device and copy its answer to the host at every call, so it is off by
-    default: there an out-of-range label is not an error (CuPy's indexing wraps it around, so
-    the loss silently uses another class). Turn this on while debugging a data pipeline.
+    default: there an out-of-range label is not an error (it wraps around, as CuPy's indexing
+    does: the loss and its gradient use class label % C). Turn this on while debugging a data
+    pipeline.
     """
     global _sync_checks
     if not isinstance(enabled, bool):
@@ -276,18 +398,22 @@ def sync_checks_enabled(device: str) -> bool:
 # Random numbers: one seeded generator per device, so runs are reproducible.
 # --------------------------------------------------------------------------------------
 _host_rng = np.random.default_rng(0)
-_device_rngs: dict = {}
+_device_rngs: dict = {}  # device name -> (its generator, the seeding it was last given)
 _seed = 0
+_seeding = 0  # counts manual_seed calls: a device generator is reseeded when it lags behind
 
 
 def manual_seed(seed: int) -> None:
     """Seed every random number generator minigrad uses (host and devices)."""
-    global _host_rng, _seed
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
+    global _host_rng, _seed, _seeding
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
     _seed = int(seed)
+    _seeding += 1
     _host_rng = np.random.default_rng(_seed)
-    _device_rngs.clear()  # created lazily from the same seed
+    # device generators are reseeded in place at their next draw, never rebuilt: a training loop
+    # that seeds every step (to resume exactly) would otherwise set up a new cuRAND generator,
+    # its memory and its initialisation kernel, at every step
 
 
 def host_rng() -> np.random.Generator:
@@ -308,6 +434,10 @@ def random_uniform(shape, dtype, device: str):
     """Uniform [0, 1) numbers made directly on ``device`` (no host-to-device copy on a GPU)."""
     if device == "cpu":
         return _host_rng.random(shape).astype(dtype, copy=False)
-    if device not in _device_rngs:
-        _device_rngs[device] = _modules[device].random.default_rng(_seed)
-    return _device_rngs[device].random(shape, dtype=np.float64).astype(dtype, copy=False)
+    rng, seeding = _device_rngs.get(device, (None, None))
+    if rng is None:
+        rng = _modules[device].random.RandomState(_seed)
+    elif seeding != _seeding:
+        rng.seed(_seed)
+    _device_rngs[device] = (rng, _seeding)
+    return rng.random_sample(shape, dtype=np.float64).astype(dtype, copy=False)

@@ -5,8 +5,15 @@ For f: inputs -> output and a small eps, the central difference
     (f(x + eps e_i) - f(x - eps e_i)) / (2 eps)  =  df/dx_i + O(eps^2)
 
 needs no backward pass at all, so it is an independent check of one. In float64 with
-eps = 1e-6 the truncation error (~eps^2) and the rounding error (~1e-16 / eps) are both
-about 1e-10; in float32 the rounding error alone is ~1e-7 / eps, far too noisy.
+eps = 1e-6 the truncation error is ~eps^2 |f'''| / 6 (about 1e-12) and the rounding error
+~1e-16 |f| / eps (about 1e-10), so rounding dominates; in float32 the rounding error alone
+is ~1e-7 / eps, far too noisy.
+
+Non-finite values fail the check: a nan or infinite analytic or numeric derivative (a
+backward that returns nan, sqrt at 0, an input holding nan) is never "close" to anything,
+and a comparison with nan is always false, so they are looked for explicitly.
+``allow_nonfinite=True`` (the caller knows of a singularity) leaves the entries where either
+side is not finite out of the comparison, with a warning that counts them.
 
 ``mode="full"``: the whole Jacobian, one backward pass per output element and two forward
 passes per input element (small inputs only).
@@ -62,6 +69,29 @@ def _value(fn, inputs):
         return _output(fn, inputs).data.copy()  # a copy: the output may be a view of an input
 
 
+def _first_nonfinite(a):
+    """The index of the first non-finite element of the host array ``a``, or None."""
+    bad = ~np.isfinite(a)
+    return np.unravel_index(int(np.argmax(bad)), a.shape) if bad.any() else None
+
+
+def _nonfinite(analytic, numeric):
+    """Mask of the entries where either side is not finite."""
+    return ~np.isfinite(analytic) | ~np.isfinite(numeric)
+
+
+def _warn_skipped(count, total, what):
+    warnings.warn(f"gradcheck: {count} of {total} entries for {what} are not finite and were not compared "
+                  "(allow_nonfinite=True)", stacklevel=4)
+
+
+def _check_number(name, value, *, positive):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"gradcheck: {name} must be a real number, got {value!r}")
+    if not np.isfinite(value) or (value <= 0 if positive else value < 0):
+        raise ValueError(f"gradcheck: {name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
+
+
 def _fail(message, raise_exception):
     if raise_exception:
         raise GradcheckError(message)
@@ -79,6 +109,7 @@ def gradcheck(
     n_directions: int = 2,
     seed: int = 0,
     raise_exception: bool = True,
+    allow_nonfinite: bool = False,
 ) -> bool:
     """Check ``fn``'s analytic gradients for every input that requires grad.
 
@@ -87,13 +118,37 @@ def gradcheck(
     perturbed in place and restored, so ``fn`` may reach them any way it likes. Passes when |analytic - numeric| <= atol + rtol*|numeric|
     everywhere. Returns True, or raises ``GradcheckError`` naming the input, the worst
     element, both values and the tolerances (returns False if ``raise_exception=False``).
+
+    Any non-finite input value, analytic or numeric derivative fails the check, naming the
+    input, the element and the values, unless ``allow_nonfinite=True``: then the entries where
+    either derivative is not finite are left out (a warning counts them) and the rest are
+    compared as usual. ``eps`` must be > 0, ``atol`` and ``rtol`` >= 0, all finite.
     """
     if mode not in ("full", "directional"):
         raise ValueError(f"gradcheck: mode must be 'full' or 'directional', got {mode!r}")
+    _check_number("eps", eps, positive=True)
+    _check_number("atol", atol, positive=False)
+    _check_number("rtol", rtol, positive=False)
+    if isinstance(n_directions, bool) or not isinstance(n_directions, (int, np.integer)) or n_directions < 1:
+        raise ValueError(f"gradcheck: n_directions must be a positive integer, got {n_directions!r}")
+    if not isinstance(allow_nonfinite, bool):
+        raise TypeError(f"gradcheck: allow_nonfinite must be True or False, got {allow_nonfinite!r}")
     inputs = _as_tuple(inputs)
     targets = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     if not targets:
         raise ValueError("gradcheck: no input requires grad; nothing to check")
+    if not allow_nonfinite:
+        for i, t in enumerate(inputs):
+            if isinstance(t, Tensor) and t.dtype.kind in "fc":
+                host = t.numpy()
+                where = _first_nonfinite(host)
+                if where is not None:
+                    return _fail(
+                        f"gradcheck: input {i} (shape {t.shape}) holds the non-finite value {host[where]} at index "
+                        f"{tuple(int(k) for k in where)}; finite differences there mean nothing "
+                        "(pass allow_nonfinite=True to check anyway)",
+                        raise_exception,
+                    )
     for i, t in enumerate(inputs):
         if isinstance(t, Tensor) and t.requires_grad and t.dtype != np.float64:
             warnings.warn(
@@ -105,8 +160,9 @@ def gradcheck(
     out0 = _value(fn, inputs)
     xp = backend.array_module(out0)
     if mode == "full":
-        return _full(fn, inputs, targets, index_of, out0, xp, eps, atol, rtol, raise_exception)
-    return _directional(fn, inputs, targets, index_of, out0, xp, rng, eps, atol, rtol, n_directions, raise_exception)
+        return _full(fn, inputs, targets, index_of, out0, xp, eps, atol, rtol, raise_exception, allow_nonfinite)
+    return _directional(fn, inputs, targets, index_of, out0, xp, rng, eps, atol, rtol, n_directions,
+                        raise_exception, allow_nonfinite)
 
 
 def central_difference(fn, inputs, t, eps):
@@ -136,7 +192,7 @@ def central_difference(fn, inputs, t, eps):
     # END TASK
 
 
-def _full(fn, inputs, targets, index_of, out0, xp, eps, atol, rtol, raise_exception):
+def _full(fn, inputs, targets, index_of, out0, xp, eps, atol, rtol, raise_exception, allow_nonfinite):
     n_out = out0.size
     analytic = [np.zeros((n_out, t.size)) for t in targets]
     for k in range(n_out):  # row k of each Jacobian = gradient of output element k
@@ -148,6 +204,22 @@ def _full(fn, inputs, targets, index_of, out0, xp, eps, atol, rtol, raise_except
         # so reshape(-1) is a view (ascontiguousarray alone would turn a 0-d array into shape (1,))
         t.data = backend.array_module(t.data).ascontiguousarray(t.data).reshape(t.shape)
         numeric = backend.to_numpy(central_difference(fn, inputs, t, eps)).reshape(a.shape)
+        nonfinite = _nonfinite(a, numeric)
+        if nonfinite.any() and allow_nonfinite:
+            _warn_skipped(int(nonfinite.sum()), nonfinite.size, f"input {index_of[id(t)]}")
+            a, numeric = np.where(nonfinite, 0.0, a), np.where(nonfinite, 0.0, numeric)
+        elif nonfinite.any():
+            k, j = np.unravel_index(int(np.argmax(nonfinite)), nonfinite.shape)
+            where = np.unravel_index(j, t.shape) if t.ndim else ()
+            out_where = np.unravel_index(k, out0.shape) if out0.ndim else ()
+            return _fail(
+                f"gradcheck failed for input {index_of[id(t)]} (shape {t.shape}): {int(nonfinite.sum())} of "
+                f"{nonfinite.size} Jacobian entries are not finite; first at input index "
+                f"{tuple(int(i) for i in where)}, output index {tuple(int(i) for i in out_where)}: "
+                f"numeric={numeric[k, j]:.10g}, analytic={a[k, j]:.10g} "
+                "(pass allow_nonfinite=True to leave non-finite entries out)",
+                raise_exception,
+            )
         bad = np.abs(a - numeric) > atol + rtol * np.abs(numeric)
         if bad.any():
             err = np.where(bad, np.abs(a - numeric), -1)
@@ -166,11 +238,21 @@ def _full(fn, inputs, targets, index_of, out0, xp, eps, atol, rtol, raise_except
     return True
 
 
-def _directional(fn, inputs, targets, index_of, out0, xp, rng, eps, atol, rtol, n_directions, raise_exception):
+def _directional(fn, inputs, targets, index_of, out0, xp, rng, eps, atol, rtol, n_directions, raise_exception,
+                 allow_nonfinite):
     for d in range(n_directions):
         v = backend.to_device(rng.standard_normal(out0.shape).astype(out0.dtype), backend.device_of(out0))
         grads = _analytic(fn, inputs, targets, v)
         for t, g in zip(targets, grads):
+            g_host = backend.to_numpy(g)
+            where = None if allow_nonfinite else _first_nonfinite(g_host)
+            if where is not None:
+                return _fail(
+                    f"gradcheck (directional) failed for input {index_of[id(t)]} (shape {t.shape}), "
+                    f"direction {d}: the analytic gradient holds the non-finite value {g_host[where]} at index "
+                    f"{tuple(int(i) for i in where)} (pass allow_nonfinite=True to leave non-finite entries out)",
+                    raise_exception,
+                )
             u_host = rng.standard_normal(t.shape)
             u_host /= max(np.linalg.norm(u_host), 1e-300)
             u = backend.to_device(u_host.astype(t.dtype), t.device)
@@ -182,6 +264,16 @@ def _directional(fn, inputs, targets, index_of, out0, xp, rng, eps, atol, rtol, 
             minus = float(backend.to_numpy((_value(fn, inputs) * v).sum()))
             t.data[...] = original
             numeric = (plus - minus) / (2 * eps)
+            if _nonfinite(np.float64(analytic), np.float64(numeric)):
+                if allow_nonfinite:
+                    _warn_skipped(1, 1, f"input {index_of[id(t)]}, direction {d}")
+                    continue
+                return _fail(
+                    f"gradcheck (directional) failed for input {index_of[id(t)]} (shape {t.shape}), "
+                    f"direction {d}: a non-finite value: numeric={numeric:.10g}, analytic={analytic:.10g} "
+                    "(pass allow_nonfinite=True to leave non-finite entries out)",
+                    raise_exception,
+                )
             if not abs(analytic - numeric) <= atol + rtol * abs(numeric):
                 return _fail(
                     f"gradcheck (directional) failed for input {index_of[id(t)]} (shape {t.shape}), "

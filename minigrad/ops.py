@@ -118,16 +118,21 @@ class Pow(Function):
         # END TASK
 
 
-def _binary(fn_cls, name, a, b):
+def _binary(fn_cls, name, a, b, true_division=False, **options):
     a, b = _lift(a), _lift(b)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{name}: expected at least one Tensor")
-    if isinstance(a, numbers.Number):  # numbers take the tensor's dtype, like PyTorch
-        a = b.data.dtype.type(a) if b.dtype.kind == "f" else a
-    if isinstance(b, numbers.Number):
-        b = a.data.dtype.type(b) if a.dtype.kind == "f" else b
+    # PyTorch's type promotion (int64 + float32 is float32; a Python float does not upcast a
+    # float32 tensor): both operands are cast to the result's dtype first, so NumPy's own
+    # promotion never comes into play and each input's gradient keeps that input's dtype
+    # (a tensor's data may be a NumPy scalar, e.g. a full sum's: it counts as a 0-d tensor)
+    dtype = backend.result_type(*(np.asarray(x.data) if isinstance(x, Tensor) and not backend.is_array(x.data)
+                                  else x.data if isinstance(x, Tensor) else x for x in (a, b)))
+    if true_division and dtype.kind in "biu":  # int / int is a float, as in PyTorch
+        dtype = np.dtype(backend.DEFAULT_DTYPE)
+    a, b = (cast(x, dtype) if isinstance(x, Tensor) else dtype.type(x) for x in (a, b))
     _check_broadcastable(name, a.data if isinstance(a, Tensor) else a, b.data if isinstance(b, Tensor) else b)
-    return fn_cls.apply(a, b)
+    return fn_cls.apply(a, b, **options)
 
 
 def add(a, b):
@@ -135,6 +140,9 @@ def add(a, b):
 
 
 def sub(a, b):
+    if any(isinstance(x, (bool, np.bool_)) or isinstance(x, Tensor) and x.dtype == np.bool_ for x in (a, b)):
+        raise TypeError("sub: subtraction with a bool tensor is not supported (as in PyTorch); "
+                        "to invert a mask use ~mask or 1 - mask.to(float32)")
     return _binary(Sub, "sub", a, b)
 
 
@@ -143,7 +151,7 @@ def mul(a, b):
 
 
 def div(a, b):
-    return _binary(Div, "div", a, b)
+    return _binary(Div, "div", a, b, true_division=True)
 
 
 class PowZeroSafe(Pow):
@@ -483,9 +491,7 @@ def maximum(a, b):
 
 
 def minimum(a, b):
-    a, b = _lift(a), _lift(b)
-    _check_broadcastable("minimum", a.data if isinstance(a, Tensor) else a, b.data if isinstance(b, Tensor) else b)
-    return Maximum.apply(a, b, largest=False)
+    return _binary(Maximum, "minimum", a, b, largest=False)
 
 
 def _arg_extremum(x, dim, keepdim, largest, name):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -20,6 +21,20 @@ def _python_number(value):
     return value
 
 
+def _real_number(opt, name, value, low=0.0, high=math.inf, high_open=False):
+    """``value`` as a Python float after checking it is a finite real number in [low, high]
+    (or [low, high) with ``high_open``): a nan learning rate would silently turn every weight
+    into nan, a complex one would drop its imaginary part."""
+    value = _python_number(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{opt}: {name} must be a real number, got {value!r} ({type(value).__name__})")
+    inside = low <= value and (value < high if high_open else value <= high)
+    if not (math.isfinite(value) and inside):
+        expected = f"[{low:g}, {high:g}{')' if high_open else ']'}" if math.isfinite(high) else f">= {low:g}"
+        raise ValueError(f"{opt}: {name} must be a finite number {expected}, got {value!r}")
+    return float(value)
+
+
 class Optimizer:
     """Holds the parameters, their per-parameter state arrays and the hyper-parameters."""
 
@@ -27,25 +42,39 @@ class Optimizer:
     slots: tuple = ()  # names of per-parameter state arrays, e.g. ("momentum_buffer",)
 
     def __init__(self, params, **hyper):
+        opt = type(self).__name__
+        if isinstance(params, Tensor):
+            raise TypeError(f"{opt}: params must be an iterable of tensors (e.g. model.parameters()), got one Tensor")
         self.params = list(params)
         if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+            raise ValueError(f"{opt}: got an empty parameter list")
+        seen = {}
         for i, p in enumerate(self.params):
+            if isinstance(p, Mapping):
+                raise TypeError(f"{opt}: params[{i}] is a dict (a parameter group); minigrad's optimisers take one "
+                                "list of tensors and one set of hyper-parameters (see docs/pytorch.md)")
             if not isinstance(p, Tensor) or not p.requires_grad:
-                raise TypeError(f"{type(self).__name__}: params[{i}] is not a tensor that requires grad")
-        if hyper.get("lr", 0) < 0:
-            raise ValueError(f"{type(self).__name__}: lr must be non-negative, got {hyper['lr']}")
+                raise TypeError(f"{opt}: params[{i}] is not a tensor that requires grad")
+            if id(p) in seen:
+                raise ValueError(f"{opt}: params[{i}] is the same tensor as params[{seen[id(p)]}] (shape {p.shape}); "
+                                 "a parameter listed twice would be updated twice per step")
+            seen[id(p)] = i
         for name, value in hyper.items():
             setattr(self, name, value)
         self.step_count = 0
         self.state = {slot: [None] * len(self.params) for slot in self.slots}
 
+    def _checked(self, name, value):
+        """A hyper-parameter checked and normalised; subclasses add their own (betas, nesterov)."""
+        return _real_number(type(self).__name__, name, value)
+
     def __setattr__(self, name, value):
-        # Hyper-parameters are kept as Python numbers: a NumPy float64 (np.cos of a schedule,
+        # Hyper-parameters are checked on every assignment (a schedule's opt.lr = ..., a
+        # checkpoint's values) and kept as Python numbers: a NumPy float64 (np.cos of a schedule,
         # a value read back from a checkpoint) would make a float32 update compute in float64
         # under NEP 50 (NumPy 2, CuPy 14) but not under CuPy 13's value-based casting.
         if name in self.hyper:
-            value = _python_number(value)
+            value = self._checked(name, value)
         object.__setattr__(self, name, value)
 
     def zero_grad(self):
@@ -53,10 +82,27 @@ class Optimizer:
             p.grad = None
 
     def step(self):
+        """One update of every parameter that has a gradient. The gradients are all checked
+        first (shape, dtype and device of their parameter), so a bad one changes nothing."""
+        opt = type(self).__name__
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                continue
+            if not backend.is_array(g):
+                raise TypeError(f"{opt}.step: params[{i}].grad is a {type(g).__name__}, expected an array of "
+                                f"shape {p.shape} and dtype {p.dtype} on '{p.device}'")
+            problem = (f"shape {tuple(g.shape)}" if tuple(g.shape) != p.shape else
+                       f"dtype {g.dtype}" if g.dtype != p.dtype else
+                       f"device '{backend.device_of(g)}'" if backend.device_of(g) != p.device else None)
+            if problem:
+                raise ValueError(f"{opt}.step: params[{i}].grad has {problem}, expected its parameter's shape "
+                                 f"{p.shape}, dtype {p.dtype} on '{p.device}' (no broadcasting)")
         self.step_count += 1
         for i, p in enumerate(self.params):
             if p.grad is not None:
                 self._update(i, p)
+                p._version.bump(f"{opt}.step")  # an in-place change, as PyTorch's optimisers make
 
     def _update(self, i, p):  # pragma: no cover - documentation only
         raise NotImplementedError
@@ -72,14 +118,31 @@ class Optimizer:
         return state
 
     def load_state_dict(self, state):
+        opt = type(self).__name__
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{opt}.load_state_dict: state must be a mapping (a dict from state_dict() or "
+                            f"minigrad.load), got {type(state).__name__}")
         source = getattr(state, "source", None)
         where = f" (from {source})" if source else ""
         for name in self.hyper + ("step_count",):
             if name not in state:
-                raise KeyError(f"{type(self).__name__}.load_state_dict{where}: missing key '{name}'")
+                raise KeyError(f"{opt}.load_state_dict{where}: missing key '{name}'")
+        try:
+            hyper = {name: self._checked(name, state[name]) for name in self.hyper}
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{opt}.load_state_dict{where}: {err}") from None
+        step_count = _python_number(state["step_count"])
+        if np.ndim(step_count) == 0 and isinstance(step_count, np.ndarray):
+            step_count = step_count.item()
+        if isinstance(step_count, bool) or not isinstance(step_count, int) or step_count < 0:
+            raise ValueError(f"{opt}.load_state_dict{where}: 'step_count' must be a non-negative integer, "
+                             f"got {step_count!r}")
         for key in state:
             slot, _, index = key.rpartition(".")
             if slot in self.slots:
+                if not index.isdigit():
+                    raise KeyError(f"{opt}.load_state_dict{where}: unexpected key '{key}' (expected '{slot}.<index>')")
+                _check_real_values(f"{opt}.load_state_dict{where}", key, state[key])
                 i = int(index)
                 if i >= len(self.params) or tuple(np.shape(state[key])) != self.params[i].shape:
                     expected = self.params[i].shape if i < len(self.params) else "no such parameter"
@@ -87,10 +150,9 @@ class Optimizer:
                         f"{type(self).__name__}.load_state_dict{where}: '{key}' has shape "
                         f"{tuple(np.shape(state[key]))}, expected {expected}"
                     )
-        for name in self.hyper:
-            value = state[name]
-            setattr(self, name, tuple(value) if isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) else type(getattr(self, name))(value))
-        self.step_count = int(state["step_count"])
+        for name, value in hyper.items():
+            setattr(self, name, value)
+        self.step_count = step_count
         self.state = {slot: [None] * len(self.params) for slot in self.slots}
         for key, value in state.items():
             slot, _, index = key.rpartition(".")
@@ -98,6 +160,17 @@ class Optimizer:
                 p = self.params[int(index)]
                 self.state[slot][int(index)] = backend.to_device(np.asarray(value) if not backend.is_array(value) else value, p.device).astype(p.dtype, copy=True)
         return self
+
+
+def _check_real_values(where, key, value):
+    """A saved array must hold finite real numbers (not complex, not nan): a float is expected."""
+    kind = value.dtype.kind if backend.is_array(value) else np.asarray(value).dtype.kind
+    if kind not in "fiu":
+        raise TypeError(f"{where}: '{key}' holds {value.dtype if backend.is_array(value) else np.asarray(value).dtype} "
+                        "values, expected real floating-point numbers")
+    finite = backend.array_module(value).isfinite(value).all() if backend.is_array(value) else np.isfinite(value).all()
+    if not bool(finite):
+        raise ValueError(f"{where}: '{key}' holds non-finite values (nan or inf), expected finite numbers")
 
 
 class SGD(Optimizer):
@@ -109,11 +182,17 @@ class SGD(Optimizer):
     slots = ("momentum_buffer",)
 
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False):
-        if momentum < 0 or weight_decay < 0:
-            raise ValueError(f"SGD: momentum and weight_decay must be non-negative, got {momentum}, {weight_decay}")
-        if nesterov and momentum == 0:
+        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+        if self.nesterov and self.momentum == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
-        super().__init__(params, lr=float(lr), momentum=float(momentum), weight_decay=float(weight_decay), nesterov=bool(nesterov))
+
+    def _checked(self, name, value):
+        if name == "nesterov":
+            value = _python_number(value)
+            if not isinstance(value, bool):
+                raise TypeError(f"SGD: nesterov must be True or False, got {value!r}")
+            return value
+        return super()._checked(name, value)
 
     def _update(self, i, p):
         """Update p.data in place from p.grad. The momentum buffer of parameter i lives in
@@ -143,12 +222,16 @@ class Adam(Optimizer):
     slots = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
-        b1, b2 = betas
-        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
-            raise ValueError(f"Adam: betas must be in [0, 1), got {betas}")
-        if eps < 0 or weight_decay < 0:
-            raise ValueError(f"Adam: eps and weight_decay must be non-negative, got {eps}, {weight_decay}")
-        super().__init__(params, lr=float(lr), betas=(float(b1), float(b2)), eps=float(eps), weight_decay=float(weight_decay))
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def _checked(self, name, value):
+        if name == "betas":
+            if backend.is_array(value) or isinstance(value, (list, tuple)):
+                value = tuple(value.tolist() if backend.is_array(value) else value)
+            if not isinstance(value, tuple) or len(value) != 2:
+                raise TypeError(f"Adam: betas must be a pair (beta1, beta2), got {value!r}")
+            return tuple(_real_number("Adam", f"betas[{k}]", b, 0.0, 1.0, high_open=True) for k, b in enumerate(value))
+        return super()._checked(name, value)
 
     def _update(self, i, p):
         """Update p.data in place from p.grad. m and v of parameter i live in

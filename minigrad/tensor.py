@@ -37,6 +37,41 @@ def no_grad():
 
 
 # --------------------------------------------------------------------------------------
+# Version counters: in-place changes to values saved for backward are detected
+# --------------------------------------------------------------------------------------
+class _Version:
+    """How many in-place changes a tensor's memory has seen (PyTorch's version counter).
+
+    One counter is shared by every tensor that aliases the same memory through minigrad:
+    ``detach()`` and ops whose output is a view of an input (reshape, indexing, ...) hand
+    theirs on. Every in-place op bumps it. When an op records itself for backward, it notes
+    the version of each tensor whose memory holds an array it saved; its backward checks that
+    nothing changed since (``Function._check_saved_versions``)."""
+
+    __slots__ = ("value", "last_op")
+
+    def __init__(self):
+        self.value, self.last_op = 0, None
+
+    def bump(self, op_name: str):
+        self.value += 1
+        self.last_op = op_name
+
+
+def _saved_arrays(fn):
+    """The arrays an op's forward stored on it (directly or in a tuple / list), by name."""
+    for name, value in vars(fn).items():
+        if name in Function._bookkeeping:
+            continue
+        if backend.is_array(value):
+            yield name, value
+        elif isinstance(value, (tuple, list)):
+            for k, item in enumerate(value):
+                if backend.is_array(item):
+                    yield f"{name}[{k}]", item
+
+
+# --------------------------------------------------------------------------------------
 # Function: one op, its forward and its backward side by side
 # --------------------------------------------------------------------------------------
 class Function:
@@ -49,10 +84,15 @@ class Function:
     can skip work nobody asked for.
     """
 
+    #: attributes of the engine's own, not what forward saved
+    _bookkeeping = frozenset({"parents", "needs_input_grad", "released", "input_meta", "saved_versions"})
+
     def __init__(self):
         self.parents: tuple = ()
         self.needs_input_grad: tuple = ()
         self.released = False
+        self.input_meta: tuple = ()  # (shape, dtype, device) of each tensor input, None for others
+        self.saved_versions: tuple = ()  # (name, shape, version counter, value when saved)
 
     @classmethod
     def apply(cls, *inputs, **options):
@@ -71,13 +111,78 @@ class Function:
         fn.needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
         out = Tensor._wrap(fn.forward(*arrays, **options))
+        for t in tensors:  # a view of an input aliases its memory: one version counter for both
+            if backend.may_share_memory(out._data, t._data):
+                out._version = t._version
+                break
         if _grad_enabled and any(fn.needs_input_grad):
             fn.parents = tuple(x._as_parent() if isinstance(x, Tensor) else x for x in inputs)
+            fn.input_meta = tuple((x.shape, x.dtype, x.device) if isinstance(x, Tensor) else None for x in inputs)
+            fn._note_saved_versions(tensors + [out])
             for t in tensors:
                 t._recorded_use = True  # this op may have saved t's array for its backward
             out.requires_grad = True
             out._ctx = fn
         return out
+
+    def _note_saved_versions(self, tensors):
+        """Note, for each array forward saved that lives in the memory of one of ``tensors``
+        (the inputs and the output), that tensor's version counter and its value now."""
+        notes = []
+        for name, array in _saved_arrays(self):
+            for t in tensors:
+                if backend.may_share_memory(array, t._data):
+                    notes.append((name, tuple(array.shape), t._version, t._version.value))
+                    break
+        self.saved_versions = tuple(notes)
+
+    def _check_saved_versions(self):
+        """Refuse to run backward on saved values that an in-place op changed since (as
+        PyTorch: "one of the variables needed for gradient computation has been modified by
+        an inplace operation")."""
+        for name, shape, version, value in self.saved_versions:
+            if version.value != value:
+                raise RuntimeError(
+                    f"backward of {type(self).__name__}: the array it saved as '{name}' (shape {shape}) was "
+                    f"modified by an in-place operation ({version.last_op}) after it was saved: it is at "
+                    f"version {version.value}, expected version {value}. The in-place change went through "
+                    "the tensor or an alias of it (detach(), a view); make a copy, or use the out-of-place op"
+                )
+
+    def _check_input_grads(self, input_grads):
+        """Each gradient backward returns must match its input: one per input (trailing inputs
+        that need no gradient may be left out, and extra trailing Nones, e.g. for options, are
+        ignored), and each (when not None) an array of the input's shape, dtype and device."""
+        name = type(self).__name__
+        wanted = [i for i, need in enumerate(self.needs_input_grad) if need]
+        extra = input_grads[len(self.parents):]
+        if any(g is not None for g in extra) or (wanted and len(input_grads) <= wanted[-1]):
+            raise RuntimeError(
+                f"backward of {name} returned {len(input_grads)} gradient(s), expected {len(self.parents)} "
+                "(one per input, None where an input needs none; trailing non-tensor inputs may be left out)"
+            )
+        input_grads = input_grads[:len(self.parents)]
+        checked = []
+        for i, (meta, grad) in enumerate(zip(self.input_meta, input_grads)):
+            if grad is None or meta is None or not self.needs_input_grad[i]:
+                checked.append(None)
+                continue
+            shape, dtype, device = meta
+            if isinstance(grad, np.generic) and device == "cpu" and shape == ():
+                grad = np.asarray(grad)  # NumPy's arithmetic on 0-d arrays gives scalars
+            if not backend.is_array(grad):
+                raise TypeError(f"backward of {name} returned a {type(grad).__name__} as the gradient of input {i}, "
+                                f"expected an array of shape {shape} and dtype {dtype} on '{device}'")
+            problem = (f"shape {tuple(grad.shape)}" if tuple(grad.shape) != shape else
+                       f"dtype {grad.dtype}" if grad.dtype != dtype else
+                       f"device '{backend.device_of(grad)}'" if backend.device_of(grad) != device else None)
+            if problem:
+                raise RuntimeError(
+                    f"backward of {name} returned an invalid gradient for input {i}: got {problem}, expected "
+                    f"shape {shape}, dtype {dtype} on '{device}' (the input's)"
+                )
+            checked.append(grad)
+        return checked
 
     @classmethod
     def apply_inplace(cls, x, **options):
@@ -104,6 +209,8 @@ class Function:
         writable = backend.is_array(x._data) and x._data.ndim > 0 and backend.is_writeable(x._data)
         # (a 0-d result may be a NumPy scalar, and a broadcast view shares memory between its
         # elements: those get a new array, bound to x below)
+        if writable:  # every alias of x's memory sees this change: ops that saved it will know
+            x._version.bump(f"{cls.__name__} in place")
         out = cls.apply(x, out=x._data if writable else None, **options)
         # x takes over the result's identity: its array, and the record of this op, whose
         # parent is the stand-in for x's old self (made by apply via x._as_parent()).
@@ -152,6 +259,11 @@ def _as_array(data, dtype, device):
         arr = data if dtype is None else data.astype(dtype, copy=False)
     else:  # Python numbers, lists, NumPy scalars: float32 by default
         host = np.asarray(data)
+        if host.dtype.kind not in "biufc":  # None, strings, ragged lists, other objects
+            raise TypeError(
+                f"tensor: data must be a number, a (nested) list of numbers or an array, got "
+                f"{data!r:.80} ({type(data).__name__}, which NumPy reads as dtype {host.dtype})"
+            )
         if dtype is None:
             dtype = host.dtype if isinstance(data, np.generic) else backend.DEFAULT_DTYPE
             if host.dtype == np.bool_ and not isinstance(data, np.generic):
@@ -173,6 +285,7 @@ class Tensor:
         self._ctx: Function | None = None
         self._stand_in: Tensor | None = None
         self._recorded_use = False  # set once an op records this tensor as an input
+        self._version = _Version()
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -181,6 +294,7 @@ class Tensor:
         t = cls.__new__(cls)
         t._data, t.grad, t._ctx, t._stand_in, t._requires_grad = array, None, None, None, False
         t._recorded_use = False
+        t._version = _Version()
         return t
 
     # ---- basic attributes ------------------------------------------------------------
@@ -254,8 +368,11 @@ class Tensor:
         return self.to("cuda")
 
     def detach(self) -> "Tensor":
-        """The same values, cut off from the graph (shares memory)."""
-        return Tensor._wrap(self._data)
+        """The same values, cut off from the graph (shares memory, and so the version counter:
+        an in-place change through the result is seen by ops that saved these values)."""
+        t = Tensor._wrap(self._data)
+        t._version = self._version
+        return t
 
     def zero_grad(self):
         self.grad = None
@@ -314,9 +431,11 @@ class Tensor:
                     "backward(): this graph's saved values were freed by an earlier backward; "
                     "call backward(retain_graph=True) the first time to go through it twice"
                 )
+            fn._check_saved_versions()
             input_grads = fn.backward(g)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
+            input_grads = fn._check_input_grads(input_grads)
             for parent, pg in zip(fn.parents, input_grads):
                 if pg is None or not isinstance(parent, Tensor) or not parent.requires_grad:
                     continue

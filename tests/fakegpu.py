@@ -399,6 +399,11 @@ def matmul(a, b, out=None):
     return _function("matmul", np.matmul)(a, b, out=out)
 
 
+def may_share_memory(a, b, max_work=None):
+    """As CuPy: whether two device arrays' memory bounds overlap (a Python bool, no transfer)."""
+    return bool(np.may_share_memory(_unwrap(a, "may_share_memory()"), _unwrap(b, "may_share_memory()")))
+
+
 def take_along_axis(a, indices, axis):
     """As CuPy: out-of-range indices wrap around (NumPy raises IndexError)."""
     a_, i_ = _unwrap(a, "take_along_axis()"), _unwrap(indices, "take_along_axis()")
@@ -457,7 +462,25 @@ class _Generator:
         return _wrap(np.asarray(self._rng.integers(low, high, size)))
 
 
-random = types.SimpleNamespace(default_rng=_Generator)
+class _RandomState:
+    """CuPy's RandomState: one generator, reseeded in place by ``seed`` (CuPy: cuRAND's
+    setPseudoRandomGeneratorSeed). ``created`` counts constructions, so a test can tell a
+    generator that is rebuilt from one that is reseeded."""
+
+    created = 0
+
+    def __init__(self, seed=None):
+        type(self).created += 1
+        self.seed(seed)
+
+    def seed(self, seed=None):
+        self._rng = np.random.default_rng(seed)
+
+    def random_sample(self, size=None, dtype=np.float64):
+        return _wrap(np.asarray(self._rng.random(size, dtype=dtype)))
+
+
+random = types.SimpleNamespace(default_rng=_Generator, RandomState=_RandomState)
 
 # dtypes and constants, as CuPy re-exports them
 float16, float32, float64, int8, int32, int64, uint8, intp, bool_ = (

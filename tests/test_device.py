@@ -5,6 +5,7 @@ parameters is refused, a whole U-Net training step makes no transfer inside forw
 backward and the update, and overlap-tile prediction copies once per batch each way.
 Where a real GPU is usable the same steps run on it too (marked gpu)."""
 import math
+import re
 import types
 
 import numpy as np
@@ -139,7 +140,7 @@ def test_unusable_devices_are_clear_errors(monkeypatch):
         backend.check_device("tpu")
 
 
-def fake_cupy(count=2, current=0, kernel=None, fail=None):
+def fake_cupy(count=2, current=0, kernel=None, fail=None, matmul=np.matmul):
     """Just enough of CuPy's surface for the backend's device checks (no GPU here)."""
     def device_count():
         if fail == "driver":
@@ -151,24 +152,37 @@ def fake_cupy(count=2, current=0, kernel=None, fail=None):
             raise RuntimeError("nvrtc: error: failed to load libnvrtc.so")
         return kernel or (lambda x: 2 * x + 1)
 
+    def product(a, b):
+        if fail == "cublas":
+            raise ImportError("libcublas.so.12: cannot open shared object file: No such file or directory\n(more)")
+        return matmul(a, b)
+
     runtime = types.SimpleNamespace(getDeviceCount=device_count, getDevice=lambda: current)
     return types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=runtime), ElementwiseKernel=elementwise_kernel,
-                                 arange=np.arange, asnumpy=np.asarray)
+                                 arange=np.arange, asnumpy=np.asarray, asarray=np.asarray, matmul=product)
 
 
-def test_gpu_available_compiles_and_runs_a_kernel(monkeypatch):
+@pytest.mark.parametrize("cupy,reason", [
+    (lambda: fake_cupy(fail="nvrtc"), r"^CuPy could not compile and run a kernel \(NVRTC.*libnvrtc.so$"),
+    (lambda: fake_cupy(kernel=lambda x: x), r"^a kernel compiled for this GPU computed a wrong result$"),
+    (lambda: fake_cupy(fail="driver"), r"^CuPy found no CUDA driver or device \(RuntimeError: cudaErrorNoDevice\)$"),
+    (lambda: fake_cupy(count=0), r"^CuPy found no CUDA device$"),
+    (lambda: fake_cupy(fail="cublas"), r"^cuBLAS could not multiply two matrices: ImportError: libcublas.so.12: "
+                                       r"cannot open shared object file: No such file or directory$"),
+    (lambda: fake_cupy(matmul=lambda a, b: a @ b.T), r"^cuBLAS computed a wrong matrix product$"),
+    (lambda: None, r"^CuPy is not installed|^CuPy failed to import"),
+], ids=["nvrtc", "wrong-kernel", "driver", "no-device", "no-cublas", "wrong-cublas", "no-cupy"])
+def test_gpu_available_runs_a_kernel_and_cublas_and_keeps_the_reason(cupy, reason, monkeypatch):
+    monkeypatch.setattr(backend, "_gpu_reason", backend._gpu_reason)  # restored afterwards
     monkeypatch.setattr(backend, "_cupy", fake_cupy())
-    assert backend._probe_gpu()
-    monkeypatch.setattr(backend, "_cupy", fake_cupy(fail="nvrtc"))  # driver fine, no compiler
-    assert not backend._probe_gpu()
-    monkeypatch.setattr(backend, "_cupy", fake_cupy(kernel=lambda x: x))  # a kernel that computes nonsense
-    assert not backend._probe_gpu()
-    monkeypatch.setattr(backend, "_cupy", fake_cupy(fail="driver"))
-    assert not backend._probe_gpu()
-    monkeypatch.setattr(backend, "_cupy", fake_cupy(count=0))
-    assert not backend._probe_gpu()
-    monkeypatch.setattr(backend, "_cupy", None)
-    assert not backend._probe_gpu()
+    monkeypatch.setattr(backend, "_gpu_ok", None)
+    assert backend.gpu_available() and backend.gpu_unavailable_reason() is None
+    monkeypatch.setattr(backend, "_cupy", cupy())
+    monkeypatch.setattr(backend, "_gpu_ok", None)
+    assert not backend.gpu_available()
+    assert re.search(reason, backend.gpu_unavailable_reason()), backend.gpu_unavailable_reason()
+    with pytest.raises(RuntimeError, match="no usable GPU was found: " + reason.lstrip("^").split("|")[0][:20]):
+        backend.check_device("cuda")
 
 
 def test_cuda_n_is_the_current_device_or_refused(monkeypatch):
@@ -186,6 +200,56 @@ def test_cuda_n_is_the_current_device_or_refused(monkeypatch):
 
 
 # ---- minigrad on the stand-in ----------------------------------------------------------------
+@pytest.mark.parametrize("device", DEVICE_ONLY)
+def test_integer_array_indexing_accumulates_repeated_indices_on_a_device(device, torch):
+    """GetItem's backward adds with ``xp.add.at`` (advanced-index accumulation): an index that
+    repeats must add its gradients, not keep the last write."""
+    values = np.arange(12.0).reshape(3, 4)
+    rows = np.array([0, 2, 0, 0, 1])
+    cols = np.array([1, 3, 1, 0, 1])
+    g = np.linspace(-1, 1, 5)
+    for index in ((rows, cols), rows):
+        x = mg.tensor(backend.to_device(values, device), requires_grad=True)
+        device_index = tuple(backend.to_device(i, device) for i in index) if isinstance(index, tuple) \
+            else backend.to_device(index, device)
+        y = x[device_index]
+        gy = g if y.ndim == 1 else np.outer(g, np.ones(4))
+        y.backward(backend.to_device(gy, device))
+        tx = torch.tensor(values, requires_grad=True)
+        tindex = tuple(torch.from_numpy(i) for i in index) if isinstance(index, tuple) else torch.from_numpy(index)
+        tx[tindex].backward(torch.from_numpy(gy))
+        assert_on(device, y, x.grad)
+        assert_close(x.grad, tx.grad, what="repeated indices add up")
+
+
+@pytest.mark.parametrize("device", DEVICE_ONLY)
+def test_dropout_on_a_device(device):
+    """Dropout draws its mask on the device: about 1 - p kept, kept values scaled by 1/(1-p),
+    the backward uses the same mask, the same seed gives the same mask, and seeding every step
+    (as the training loop does, to resume exactly) reseeds the device generator in place
+    instead of building a new one (on CuPy: a cuRAND generator, its memory and its
+    initialisation kernel, at every step)."""
+    p = 0.3
+    x = mg.tensor(backend.to_device(np.ones((64, 64), np.float32), device), requires_grad=True)
+    created = fakegpu._RandomState.created
+    masks = []
+    for step in range(4):
+        mg.manual_seed(1000 + step % 2)  # steps 0 and 2 (and 1 and 3) share a seed
+        y = F.dropout(x, p)
+        x.grad = None
+        g = backend.to_device(np.full((64, 64), 2.0, np.float32), device)
+        y.backward(g)
+        assert_on(device, y, x.grad)
+        out = backend.to_numpy(y.data)
+        kept = out != 0
+        assert abs(kept.mean() - (1 - p)) < 0.05
+        np.testing.assert_allclose(out[kept], 1 / (1 - p), rtol=1e-6)
+        np.testing.assert_allclose(backend.to_numpy(x.grad), 2.0 * out, rtol=1e-6)  # same mask backward
+        masks.append(kept)
+    assert (masks[0] == masks[2]).all() and (masks[1] == masks[3]).all()
+    assert (masks[0] != masks[1]).any()
+    if device == DEV:
+        assert fakegpu._RandomState.created - created <= 1, "the device generator was rebuilt at a reseed"
 def test_relu_in_place_on_a_broadcast_device_view_leaves_its_base_alone():
     """CuPy arrays have no writeable flag: a broadcast view (zero strides) is judged from its
     strides and gets a new array, instead of several elements writing one address of the base."""
@@ -312,7 +376,7 @@ def test_unet_training_step_on_a_device_makes_one_transfer_the_loss_item(device,
                 rng.uniform(1, 2, (2, 4, 4)).astype(np.float32)) for _ in range(2)]
     models = {"cpu": small_unet(), device: small_unet().to(device)}
     opts = {d: mg.optim.Adam(m.parameters(), lr=1e-3) for d, m in models.items()}
-    losses = {}
+    losses, grads = {}, {}
     for d, model in models.items():
         images, targets, weights = batches[0]
         x = mg.tensor(images, device=d)
@@ -325,13 +389,27 @@ def test_unet_training_step_on_a_device_makes_one_transfer_the_loss_item(device,
             opts[d].step()
         assert_on(d, loss, *(p.data for p in model.parameters()), *(p.grad for p in model.parameters()))
         losses[d] = [loss.item()]
+        grads[d] = [[backend.to_numpy(p.grad) for p in model.parameters()]]
         with fakegpu.counting() as seen:  # the loop's step: the batch in, loss.item() out
             losses[d].append(train_step(model, opts[d], *batches[1], device=d, lr=5e-4))
+        grads[d].append([backend.to_numpy(p.grad) for p in model.parameters()])
         if d == DEV:
             assert (seen.to_device, seen.to_host) == (3, 1), seen.log
     np.testing.assert_allclose(losses[device], losses["cpu"], rtol=1e-5)
-    for (name, a), (_, b) in zip(models[device].named_parameters(), models["cpu"].named_parameters()):
-        assert_close(a.data, b.numpy(), rtol=1e-4, atol=1e-6, what=name)
+    for step in range(2):
+        for (name, _), a, b in zip(models["cpu"].named_parameters(), grads[device][step], grads["cpu"][step]):
+            assert_close(a, b, rtol=1e-4, atol=1e-6 * np.abs(b).max(), what=f"{name}.grad, step {step}")
+    # Adam moves a parameter by about lr * sign(g) whatever g's size, so where a gradient is
+    # near zero (within the devices' rounding of it) its sign, and the update, may differ:
+    # there the parameters may differ by up to both steps' lr, each way; elsewhere they agree
+    for (name, a), (_, b), *g in zip(models[device].named_parameters(), models["cpu"].named_parameters(),
+                                     *grads["cpu"]):
+        near_zero = np.zeros(b.shape, bool)
+        for gs in g:
+            near_zero |= np.abs(gs) <= 1e-3 * np.abs(gs).max()
+        allowed = 1e-6 + 1e-4 * np.abs(b.numpy()) + np.where(near_zero, 2 * (1e-3 + 5e-4), 0.0)
+        difference = np.abs(backend.to_numpy(a.data) - b.numpy())
+        assert (difference <= allowed).all(), f"{name}: {difference.max()} (near-zero gradients: {near_zero.sum()})"
     mg.save(models[device].state_dict(), tmp_path / "device.npz")
     reloaded = small_unet()
     reloaded.load_state_dict(mg.load(tmp_path / "device.npz"))

@@ -179,7 +179,7 @@ def test_optimizers_match_torch_and_resume_exactly(make, make_t, torch, tmp_path
 def test_optimizer_errors():
     with pytest.raises(ValueError, match="empty parameter list"):
         mg.optim.SGD([], lr=0.1)
-    with pytest.raises(ValueError, match="lr must be non-negative"):
+    with pytest.raises(ValueError, match="lr must be a finite number >= 0, got -1"):
         mg.optim.Adam(nn.Linear(2, 2).parameters(), lr=-1)
 
 

@@ -177,7 +177,9 @@ def test_training_is_deterministic_and_loss_falls(tmp_path):
     assert losses[-1] < losses[0]
 
 
-def test_ctrl_c_saves_a_checkpoint_and_resume_is_exact(tmp_path, monkeypatch):
+def test_ctrl_c_during_a_step_finishes_it_then_checkpoints_and_resume_is_exact(tmp_path, monkeypatch):
+    import signal
+
     import unet.train as train_module
 
     full = tiny_config(tmp_path / "full")
@@ -188,8 +190,8 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_is_exact(tmp_path, monkeypatch):
 
     def interrupting_sample_batch(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 5:  # Ctrl-C in the middle of the second epoch
-            raise KeyboardInterrupt
+        if calls["n"] == 5:  # a real Ctrl-C in the middle of step 5 (the second epoch)
+            os.kill(os.getpid(), signal.SIGINT)
         return real_sample_batch(*args, **kwargs)
 
     cut = tiny_config(tmp_path / "cut")
@@ -198,19 +200,21 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_is_exact(tmp_path, monkeypatch):
         train_module.train(cut, progress=False, figures=False, verbose=False)
     assert exit_info.value.code == 130
     ckpt_path = os.path.join(cut.out, "checkpoint.npz")
-    assert mg.load(ckpt_path)["step"] == 4
+    assert mg.load(ckpt_path)["step"] == 5  # step 5 was finished and counted, not lost or half-applied
     monkeypatch.setattr(train_module, "sample_batch", real_sample_batch)
     train_module.train(tiny_config(tmp_path / "cut"), resume=ckpt_path, progress=False, figures=False, verbose=False)
+    assert_same_checkpoints(os.path.join(full.out, "checkpoint.npz"), ckpt_path, step=6)
 
-    a = mg.load(os.path.join(full.out, "checkpoint.npz"))
-    b = mg.load(ckpt_path)
-    assert a["step"] == b["step"] == 6
-    assert a["model"].keys() == b["model"].keys()
+
+def assert_same_checkpoints(path_a, path_b, step):
+    a, b = mg.load(path_a), mg.load(path_b)
+    assert a["step"] == b["step"] == step
+    assert a["model"].keys() == b["model"].keys() and a["optim"].keys() == b["optim"].keys()
     for name in a["model"]:
         np.testing.assert_array_equal(a["model"][name], b["model"][name], err_msg=name)
     for name in a["optim"]:
         np.testing.assert_array_equal(a["optim"][name], b["optim"][name], err_msg=name)
-    assert json.loads(a["history"]) == json.loads(b["history"])
+    assert json.loads(str(a["history"])) == json.loads(str(b["history"]))
 
 
 def test_command_line_end_to_end(tmp_path, capsys):
@@ -284,3 +288,105 @@ def test_describe_agrees_with_a_forward_pass(padding, n):
     assert pools == [n // 2 if padding == "same" else (n - 4) // 2, (pools[0] - (0 if padding == "same" else 4)) // 2]
     with pytest.raises(ValueError, match="not valid"):
         model.describe(n + 1)
+
+
+# ---- issue 18: weight maps, data and prediction edge cases --------------------------------------
+@pytest.mark.parametrize("size, n_cells, sigma", [(120, 25, 5.0), (160, 40, 0.7)])
+def test_fast_weight_map_equals_the_textbook_one_bit_for_bit(size, n_cells, sigma):
+    """sigma 0.7: the reach (28 px) is far smaller than the image, so the cropping is exercised."""
+    from unet.data import synthetic_cells
+    from unet.weights import border_reach, weight_map_fast
+
+    _, instances = synthetic_cells(size, n_cells, seed=2, radius=(3, 7))
+    assert border_reach(sigma) < size // 2 or sigma == 5.0
+    np.testing.assert_array_equal(weight_map_fast(instances, sigma=sigma, progress=False),
+                                  weight_map(instances, sigma=sigma))
+    np.testing.assert_array_equal(weight_map_fast(instances, w0=3.0, sigma=sigma, class_weights=None, progress=False),
+                                  weight_map(instances, w0=3.0, sigma=sigma, class_weights=None))
+
+
+def test_fast_weight_map_shows_progress(capsys):
+    from unet.weights import weight_map_fast
+
+    instances = np.zeros((40, 40), np.int64)
+    instances[5:10, 5:10], instances[20:30, 20:30] = 1, 2
+    weight_map_fast(instances, progress=True)
+    assert "weight map" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="sigma=nan"):
+        weight_map_fast(instances, sigma=float("nan"))
+
+
+def save_pair(root, stem, image, mask, image_ext=".png", mask_ext=".png"):
+    from PIL import Image
+
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(exist_ok=True)
+    Image.fromarray(image).save(root / "images" / f"{stem}{image_ext}")
+    Image.fromarray(mask).save(root / "masks" / f"{stem}{mask_ext}")
+
+
+def test_folder_data_refuses_ambiguous_names_multipage_tiffs_and_rgb_masks(tmp_path):
+    from PIL import Image
+
+    from unet.data import load_folder
+
+    image, mask = np.zeros((20, 20), np.uint8), np.zeros((20, 20), np.uint8)
+    save_pair(tmp_path, "a", image, mask)
+    Image.fromarray(image).save(tmp_path / "images" / "a.tif")
+    with pytest.raises(ValueError, match=r"images/a.png' and '.*images/a.tif' share the name 'a'"):
+        load_folder(tmp_path)
+    os.remove(tmp_path / "images" / "a.tif")
+    Image.fromarray(mask).save(tmp_path / "masks" / "a.tiff")
+    with pytest.raises(ValueError, match=r"masks/a.png' and '.*masks/a.tiff' share the name 'a'"):
+        load_folder(tmp_path)
+    os.remove(tmp_path / "masks" / "a.tiff")
+
+    pages = [Image.fromarray(image), Image.fromarray(image + 1)]
+    pages[0].save(tmp_path / "images" / "b.tif", save_all=True, append_images=pages[1:])
+    Image.fromarray(mask).save(tmp_path / "masks" / "b.png")
+    with pytest.raises(ValueError, match=r"images/b.tif' is a multi-page TIFF \(2 pages\)"):
+        load_folder(tmp_path)
+    os.remove(tmp_path / "images" / "b.tif")
+
+    rgb = np.zeros((20, 20, 3), np.uint8)
+    rgb[5:10, 5:10] = (255, 0, 0)
+    Image.fromarray(rgb).save(tmp_path / "masks" / "a.png")
+    with pytest.raises(ValueError, match=r"masks/a.png' is an RGB image"):
+        load_folder(tmp_path)
+    grey_rgb = np.repeat((mask + 2)[..., None], 3, axis=-1)  # an RGB file with equal channels: read as labels
+    Image.fromarray(grey_rgb).save(tmp_path / "masks" / "a.png")
+    assert load_folder(tmp_path)[0][1].max() == 1
+
+
+def test_images_too_small_for_the_training_tile_name_the_minimum(tmp_path):
+    from unet.data import split_dataset
+
+    save_pair(tmp_path, "small", np.zeros((30, 30), np.uint8), np.zeros((30, 30), np.uint8))
+    with pytest.raises(ValueError, match=r"quadrant of image 'small' is 15x15 pixels.*20x20 output.*minimum"):
+        split_dataset(str(tmp_path), min_size=20)
+    save_pair(tmp_path, "big", np.zeros((40, 40), np.uint8), np.zeros((40, 40), np.uint8))
+    with pytest.raises(ValueError, match=r"image 'small' is 30x30 pixels, smaller than the 32x32"):
+        split_dataset(str(tmp_path), min_size=32)
+
+
+def test_model_and_prediction_argument_errors():
+    import time
+
+    from unet.inference import predict_mask
+    from unet.model import unet_parameter_count
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"depth=40 with base_channels=64 would have .* parameters.*use depth <= 6"):
+        UNet(depth=40)
+    assert time.perf_counter() - start < 1.0  # refused before allocating anything
+    model = small_unet()
+    assert unet_parameter_count(1, 2, 2, 2) == sum(p.data.size for p in model.parameters())
+    with pytest.raises(ValueError, match="must be an integer number of pixels, got 92.5"):
+        model.output_size(92.5)
+    with pytest.raises(ValueError, match="must be an integer number of pixels"):
+        model.check_input_size(True)
+    with pytest.raises(ValueError, match=r"the image is empty \(shape \(0, 8\)\)"):
+        predict_mask(model, np.zeros((0, 8)))
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        predict_mask(model, np.zeros((8, 8)), batch_size=0)
+    assert predict_mask(model, np.zeros((1, 1))).shape == (1, 1)  # tiny but not empty: mirrored context

@@ -10,6 +10,7 @@ computes on the whole mirror-padded image at once.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -40,6 +41,10 @@ def predict_probabilities(model: UNet, image, tile: int | None = None, batch_siz
     if image.ndim != 3 or image.shape[0] != model.in_channels:
         raise ValueError(f"predict: image must have shape (H, W) or ({model.in_channels}, H, W), got {image.shape}")
     _, h, w = image.shape
+    if h == 0 or w == 0:
+        raise ValueError(f"predict: the image is empty (shape {image.shape[1:]}); expected at least 1x1 pixels")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"predict: batch_size must be a positive integer, got {batch_size!r}")
     if tile is None:  # big enough to be efficient, small enough for a laptop's memory
         tile = model.valid_input_size(284)
     stride, margin, (ny, nx), out = tile_plan(model, h, w, tile)

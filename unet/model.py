@@ -17,6 +17,8 @@ feature maps to the expansive path's size before concatenating them.
 """
 from __future__ import annotations
 
+import numbers
+
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn
@@ -53,6 +55,28 @@ class UpBlock(nn.Module):
         # END TASK
 
 
+MAX_PARAMETERS = 10**9  # 4 GB of float32 weights: refuse before allocating anything larger
+
+
+def unet_parameter_count(in_channels: int, num_classes: int, depth: int, base_channels: int) -> int:
+    """The number of parameters ``UNet(...)`` would allocate, from the sizes alone
+    (3x3 convolutions with bias; each up block: a 2x2 transposed conv halving the channels,
+    then a double conv on the concatenation)."""
+    def double(c_in, c_out):
+        return 9 * c_in * c_out + c_out + 9 * c_out * c_out + c_out
+
+    channels = [base_channels * 2**level for level in range(depth + 1)]
+    total, c_in = 0, in_channels
+    for level in range(depth):
+        total += double(c_in, channels[level])
+        c_in = channels[level]
+    total += double(c_in, channels[depth])
+    for level in range(depth):
+        c = channels[level]
+        total += 4 * 2 * c * c + c + double(2 * c, c)
+    return total + channels[0] * num_classes + num_classes
+
+
 class UNet(nn.Module):
     """U-Net: ``depth`` poolings, ``base_channels`` at the top, channels doubling per level.
 
@@ -70,6 +94,14 @@ class UNet(nn.Module):
                 raise ValueError(f"UNet: {name} must be a positive integer, got {value!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"UNet: dropout must be in [0, 1), got {dropout}")
+        count = unet_parameter_count(in_channels, num_classes, depth, base_channels)
+        if count > MAX_PARAMETERS:
+            deepest = max((d for d in range(1, depth) if unet_parameter_count(in_channels, num_classes, d,
+                                                                             base_channels) <= MAX_PARAMETERS), default=0)
+            hint = f"depth <= {deepest} at base_channels={base_channels}" if deepest else "fewer base_channels"
+            raise ValueError(f"UNet: depth={depth} with base_channels={base_channels} would have {count:.3g} parameters "
+                             f"({4 * count / 2**30:.3g} GiB in float32), more than the {MAX_PARAMETERS:.0e} allowed; "
+                             f"use {hint} (the paper's network: depth 4, 64 channels, 3.1e7 parameters)")
         self.in_channels, self.num_classes, self.depth = in_channels, num_classes, depth
         self.base_channels, self.padding, self.dropout_p = base_channels, padding, dropout
         pad = 0 if padding == "valid" else 1
@@ -120,6 +152,8 @@ class UNet(nn.Module):
 
     def valid_input_size(self, n: int) -> int:
         """The smallest valid input size >= n."""
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise ValueError(f"UNet: the size must be an integer number of pixels, got {n!r}")
         m = max(int(n), 1)
         while self._trace(m) is None:
             m += 1
@@ -130,6 +164,8 @@ class UNet(nn.Module):
         return below, self.valid_input_size(n)
 
     def check_input_size(self, n: int, what: str = "input size"):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise ValueError(f"UNet: {what} must be an integer number of pixels, got {n!r}")
         if self._trace(int(n)) is None:
             below, above = self.nearest_valid_sizes(n)
             rule = (f"(n + 4) divisible by {2 ** self.depth}" if self.padding == "valid"

@@ -60,20 +60,15 @@ def balanced_class_weights(target: np.ndarray, num_classes: int = 2) -> np.ndarr
     return target.size / (num_classes * counts)
 
 
-def weight_map(instances, w0: float = 10.0, sigma: float = 5.0, class_weights="balanced") -> np.ndarray:
-    """The paper's pixel-wise loss weight map (eq. 2) for an instance label image.
-
-    ``class_weights`` is "balanced", None (all 1) or a sequence (w_background, w_object).
-    The border term applies to background pixels (including the separation lines),
-    where d1 and d2 are the distances to the two nearest objects. Returns float32 (H, W).
-    """
+def _weight_map_terms(instances, w0, sigma, class_weights):
+    """Checked inputs of eq. 2: (separated labels, class target, class weights (w_bg, w_obj))."""
     instances = np.asarray(instances)
     if instances.ndim != 2 or instances.dtype.kind not in "iu":
         raise ValueError(
             f"weight_map: instances must be a 2-D integer label image, got shape {instances.shape}, dtype {instances.dtype}"
         )
-    if sigma <= 0 or w0 < 0:
-        raise ValueError(f"weight_map: expected sigma > 0 and w0 >= 0, got sigma={sigma}, w0={w0}")
+    if not (np.isfinite(sigma) and sigma > 0 and np.isfinite(w0) and w0 >= 0):
+        raise ValueError(f"weight_map: expected finite sigma > 0 and w0 >= 0, got sigma={sigma}, w0={w0}")
     separated = separate_touching(instances)
     target = (separated > 0).astype(np.int64)
     if isinstance(class_weights, str):
@@ -86,6 +81,18 @@ def weight_map(instances, w0: float = 10.0, sigma: float = 5.0, class_weights="b
         wc = np.asarray(class_weights, dtype=np.float64)
         if wc.shape != (2,):
             raise ValueError(f"weight_map: class_weights must have 2 entries, got shape {wc.shape}")
+    return separated, target, wc
+
+
+def weight_map(instances, w0: float = 10.0, sigma: float = 5.0, class_weights="balanced") -> np.ndarray:
+    """The paper's pixel-wise loss weight map (eq. 2) for an instance label image.
+
+    ``class_weights`` is "balanced", None (all 1) or a sequence (w_background, w_object).
+    The border term applies to background pixels (including the separation lines),
+    where d1 and d2 are the distances to the two nearest objects. Returns float32 (H, W).
+    ``weight_map_fast`` computes the same array faster on large images.
+    """
+    separated, target, wc = _weight_map_terms(instances, w0, sigma, class_weights)
     # eq. 2 on the separated labels: w = w_c(class) + w0 * exp(-(d1 + d2)^2 / (2 sigma^2)),
     # the border term on background pixels only (wc: (w_background, w_object) as an array)
     # BEGIN TASK unet.weight_map
@@ -95,4 +102,50 @@ def weight_map(instances, w0: float = 10.0, sigma: float = 5.0, class_weights="b
         border = w0 * np.exp(-((d1 + d2) ** 2) / (2 * sigma**2))
         w = w + np.where(target == 0, border, 0.0)
     # END TASK
+    return w.astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------
+# The same map, faster: what the command line uses (the task block above stays the textbook)
+# --------------------------------------------------------------------------------------
+def border_reach(sigma: float) -> int:
+    """The distance beyond which the border term is exactly 0.0 in float64:
+    exp(-x) underflows to 0 for x > 745.2, and d1 + d2 >= d2 > reach gives x > 746."""
+    return int(np.ceil(sigma * np.sqrt(2 * 746.0))) + 1
+
+
+def two_nearest_distances_within(instances: np.ndarray, reach: int, progress: bool | None = False):
+    """d1 and d2 as ``_two_nearest_distances`` gives them wherever d2 <= ``reach``; elsewhere
+    d2 (and perhaps d1) is some value > ``reach`` or inf. Each object's distance transform
+    is computed only inside its bounding box grown by ``reach`` (every pixel within
+    ``reach`` of the object lies in it, and the whole object does, so the distances there
+    are exact): O(objects x (size + 2 reach)^2) instead of O(objects x image)."""
+    from tqdm import tqdm
+
+    d1 = np.full(instances.shape, np.inf)
+    d2 = np.full(instances.shape, np.inf)
+    boxes = ndimage.find_objects(instances)
+    disable = None if progress is None else not progress  # tqdm's None: shown on a terminal only
+    for label, box in tqdm(list(enumerate(boxes, start=1)), desc="weight map", unit="object", leave=False,
+                           disable=disable):
+        if box is None:
+            continue
+        grown = tuple(slice(max(s.start - reach, 0), min(s.stop + reach, n)) for s, n in zip(box, instances.shape))
+        d = ndimage.distance_transform_edt(instances[grown] != label)
+        near1, near2 = d1[grown], d2[grown]  # views: updated in place
+        np.minimum(near2, np.maximum(near1, d), out=near2)
+        np.minimum(near1, d, out=near1)
+    return d1, d2
+
+
+def weight_map_fast(instances, w0: float = 10.0, sigma: float = 5.0, class_weights="balanced",
+                    progress: bool | None = None) -> np.ndarray:
+    """``weight_map``, bit for bit (tested), with per-object distance transforms cut to
+    where the border term is not 0 and a progress bar (``progress=None``: on a terminal).
+    A 3000x3000 image with 750 nuclei: minutes with ``weight_map``, seconds here."""
+    separated, target, wc = _weight_map_terms(instances, w0, sigma, class_weights)
+    w = wc[target]
+    if w0 > 0:
+        d1, d2 = two_nearest_distances_within(separated, border_reach(sigma), progress)
+        w = w + np.where(target == 0, w0 * np.exp(-((d1 + d2) ** 2) / (2 * sigma**2)), 0.0)
     return w.astype(np.float32)

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import backend
 from ..functional import pool
+from ..functional.pool import _beats
 from ..functional.im2col import Geometry
 
 
@@ -31,12 +32,13 @@ class MaxPool2d(pool.MaxPool2d):
     @staticmethod
     def _running_max(views):
         """Elementwise max over a list of equally shaped views, and the index of the first
-        view that attains it (later views win only when strictly greater)."""
+        view that attains it (later views win only when strictly greater, or nan: as the
+        textbook forward, ``pool._beats``)."""
         xp = backend.array_module(views[0])
         out, arg = views[0], None
         for k, v in enumerate(views[1:], start=1):
-            better = v > out
-            out = xp.maximum(out, v)
+            better = _beats(v, out)
+            out = xp.maximum(out, v)  # (nan if either is nan)
             # the first comparison's booleans already are the 0/1 index; later ones overwrite
             arg = better.view(np.uint8) if arg is None else xp.where(better, np.uint8(k), arg)
         if arg is None:  # a window one element wide

@@ -88,7 +88,8 @@ class Dropout(Function):
 
     def forward(self, x, p):
         keep = backend.random_uniform(x.shape, x.dtype, backend.device_of(x)) >= p
-        self.scaled_mask = keep * x.dtype.type(1.0 / (1.0 - p))
+        # (the mask in x's dtype first: bool * float32 scalar is float64 under CuPy 13's casting)
+        self.scaled_mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
         return x * self.scaled_mask
 
     def backward(self, g):

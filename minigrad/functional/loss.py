@@ -115,8 +115,10 @@ def cross_entropy(input: Tensor, target, weight=None, size_average=None, ignore_
 
     Labels out of range (not in [0, C) nor ignore_index) raise ValueError on the CPU. On a GPU
     that check would wait for the device and copy its answer to the host at every call, so it
-    runs only after ``minigrad.backend.set_sync_checks(True)``; without it CuPy's indexing wraps
-    an out-of-range label around (label C counts as class 0) and the loss is silently wrong.
+    runs only after ``minigrad.backend.set_sync_checks(True)``. Without it an out-of-range label
+    wraps around, as CuPy's indexing does (label C counts as class 0, label -1 as class C-1), in
+    the forward and the backward alike (and in the class weights), so the gradient is the
+    gradient of the loss reported; the loss is then not the one intended.
 
     How it is computed: class-index targets without smoothing go through the ``CrossEntropy``
     op (one fused forward/backward). Label smoothing adds eps/C times the "uniform" term
@@ -202,8 +204,8 @@ def cross_entropy(input: Tensor, target, weight=None, size_average=None, ignore_
         # nothing ignored (the usual case; on the CPU asking costs no device sync): the targets
         # and the pixel weights are used as they are, with no masked copies kept for backward
         safe_target, w = t_arr, None
-    else:
-        safe_target, w = xp.where(valid, t_arr, 0), valid.astype(input.dtype)
+    else:  # (labels unchecked on a device wrap around explicitly: forward and backward agree)
+        safe_target, w = xp.where(valid, t_arr % n_classes, 0), valid.astype(input.dtype)
     if cw is not None:
         w = xp.take(cw, safe_target) if w is None else w * xp.take(cw, safe_target)
     if pw is not None:

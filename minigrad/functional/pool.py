@@ -11,12 +11,23 @@ from ..tensor import Function, Tensor, is_grad_enabled
 from .im2col import Geometry, conv_output_size, pair
 
 
+def _beats(value, best):
+    """Where ``value`` takes over the running maximum ``best``: where it is larger, or nan (so a
+    nan propagates, as in PyTorch; a number never replaces a nan, since nothing is > nan)."""
+    better = value > best
+    if value.dtype.kind == "f":
+        better |= backend.array_module(value).isnan(value)
+    return better
+
+
 class MaxPool2d(Function):
     """y[n, c, oh, ow] = max over the kh x kw window of x (padded with -inf).
 
     Forward scans the kh*kw kernel offsets (i, j) in row-major order, keeping the running
     maximum and, in a small uint8 array, the offset k = i*kw + j that produced it. A later
-    offset wins only if strictly greater, so on ties the first position wins (as in PyTorch).
+    offset wins only if strictly greater, so on ties the first position wins (as in PyTorch);
+    a nan always wins, so a window holding nan gives nan, and its gradient goes to the last
+    nan of the window in row-major order (PyTorch's ``val > max || isnan(val)``).
     Backward: dx at the winning position of each window += g; windows that overlap
     (stride < kernel, or taps shared through dilation) may send several gradients to one
     pixel, and they add. (N, C, H, W) -> (N, C, OH, OW), OH = floor((H + 2p - d(kh-1) - 1) / s) + 1.
@@ -48,7 +59,7 @@ class MaxPool2d(Function):
                 out = window.copy()
                 self.winner = xp.zeros(out.shape, dtype=np.uint8)
                 continue
-            better = window > out
+            better = _beats(window, out)
             xp.copyto(out, window, where=better)
             xp.copyto(self.winner, np.uint8(k), where=better)
         return out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -115,8 +116,12 @@ class Module:
         """Copy values into the parameters, checking names and shapes.
 
         With ``strict`` every parameter must be present and no extra name may appear.
-        Values are cast to each parameter's dtype and moved to its device.
+        Values are cast to each parameter's dtype and moved to its device; they must be finite
+        real numbers (a complex value would lose its imaginary part, a nan poisons training).
         """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict: state must be a mapping from parameter names to arrays "
+                            f"(model.state_dict() or minigrad.load), got {type(state).__name__}")
         source = getattr(state, "source", None)
         where = f" (from {source})" if source else ""
         own = OrderedDict(self.named_parameters())
@@ -134,10 +139,20 @@ class Module:
                 continue
             value = state[name]
             value = value.data if isinstance(value, Tensor) else value
+            if not backend.is_array(value) and not isinstance(value, (np.generic, list, tuple, int, float)):
+                raise TypeError(f"load_state_dict{where}: '{name}' is a {type(value).__name__}, expected an array")
             if tuple(np.shape(value)) != p.shape:
                 raise ValueError(
                     f"load_state_dict{where}: '{name}' has shape {tuple(np.shape(value))}, the model expects {p.shape}"
                 )
+            xp = backend.array_module(value) if backend.is_array(value) else np
+            kind = xp.asarray(value).dtype.kind
+            if kind not in "fiub":
+                raise TypeError(f"load_state_dict{where}: '{name}' holds {xp.asarray(value).dtype} values, "
+                                f"expected real numbers for a {p.dtype} parameter")
+            if kind == "f" and not bool(xp.isfinite(xp.asarray(value)).all()):
+                raise ValueError(f"load_state_dict{where}: '{name}' holds non-finite values (nan or inf), "
+                                 "expected finite numbers")
         for name, p in own.items():  # all checked: now copy
             if name in state:
                 value = state[name]
