@@ -473,7 +473,7 @@ class Tensor:
         return order
         # END TASK
 
-    # ---- operators (the ops themselves live in ops.py) ---------------------------------
+    # ---- operators (the ops themselves live in ops/) ---------------------------------
     def __add__(self, other):
         return ops.add(self, other)
 

@@ -11,8 +11,8 @@
 # | task | file | what you write |
 # |---|---|---|
 # | `gradcheck.central_difference` | `minigrad/gradcheck.py` | `central_difference` |
-# | `autograd.elementwise` | `minigrad/ops.py` | the `backward` of Add, Sub, Mul, Div, Pow, Exp, Log, ReLU |
-# | `autograd.matmul` | `minigrad/ops.py` | `MatMul.backward` |
+# | `autograd.elementwise` | `minigrad/ops/elementwise.py` | the `backward` of Add, Sub, Mul, Div, Pow, Exp, Log, ReLU |
+# | `autograd.matmul` | `minigrad/ops/matmul.py` | `MatMul.backward` |
 #
 # Check each with `python -m minigrad_course check <task>`. Needs: `autograd.toposort` (notebook 1).
 
@@ -120,7 +120,7 @@ print("the fixed backward passes")
 
 # %% [markdown]
 # ## Your turn: the elementwise backward passes
-# Open `minigrad/ops.py`. Each op's `backward(g)` returns $\partial L/\partial\text{input} = g \cdot \partial\,\text{out}/\partial\,\text{input}$
+# Open `minigrad/ops/elementwise.py`. Each op's `backward(g)` returns $\partial L/\partial\text{input} = g \cdot \partial\,\text{out}/\partial\,\text{input}$
 # for each input: for $a \cdot b$ that is $(g\,b,\; g\,a)$, for $a/b$ it is $(g/b,\; -g\,a/b^2)$,
 # for $e^a$ it is $g\,e^a$, for $\log a$ it is $g/a$, for $a^p$ it is $g\,p\,a^{p-1}$. One more
 # rule: when an input was **broadcast** (a bias of shape `(3,)` added to a `(2, 3)` batch),
