@@ -197,3 +197,29 @@ def test_chunks_tile_the_output_within_the_byte_bounds(n, c, oh, ow, budget, min
         assert max(sizes) - min(sizes) <= 1, sizes
 
 
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d", "max_pool2d"])
+def test_textbook_path_on_every_device(op, device, torch):
+    """The task blocks take their array module from the input: on the strict stand-in GPU (and a
+    real one) they run without a host copy and agree with PyTorch, as in a student copy there."""
+    from conftest import assert_close, assert_on, on_device
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 9, 8))
+    w = rng.standard_normal((4, 3, 3, 2)) if op == "conv2d" else rng.standard_normal((3, 2, 3, 3))
+    kw = {"conv2d": dict(stride=(2, 1), padding=1, dilation=(1, 2)),
+          "conv_transpose2d": dict(stride=2, padding=1, output_padding=1),
+          "max_pool2d": dict(kernel_size=3, stride=2, padding=1)}[op]
+    xs = [on_device(x, device)] + ([] if op == "max_pool2d" else [on_device(w, device)])
+    with accelerated.flags(enabled=False):
+        out = getattr(F, op)(*xs, **kw)
+        g = np.random.default_rng(8).standard_normal(out.shape)
+        out.backward(on_device(g, device, requires_grad=False).data)
+    ts = [torch.tensor(a, requires_grad=True) for a in ([x] if op == "max_pool2d" else [x, w])]
+    out_t = getattr(torch.nn.functional, op)(*ts, **kw)
+    out_t.backward(torch.tensor(g))
+    assert_on(device, out, *(t.grad for t in xs))
+    assert_close(out.data, out_t)
+    for t, tt in zip(xs, ts):
+        assert_close(t.grad, tt.grad)
