@@ -8,10 +8,12 @@ import numpy as _np
 from . import backend
 from .backend import gpu_available, manual_seed
 from .ops import amax, amin, argmax, argmin, cat, max, maximum, min, minimum, pad, stack
-from .tensor import Function, Tensor, is_grad_enabled, no_grad, tensor
+from .tensor import Function, Tensor, is_grad_enabled, no_grad
+from . import tensor  # the module, which called makes a tensor: minigrad.tensor(data, ...)
 from . import functional  # noqa: E402
 from . import nn  # noqa: E402
 from . import optim  # noqa: E402
+from . import backends  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck
 from .serialization import load, save
 
@@ -38,6 +40,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "is_grad_enabled", "cat", "stack", "pad",
     "max", "min", "amax", "amin", "argmax", "argmin", "maximum", "minimum",
-    "functional", "nn", "optim", "gradcheck", "GradcheckError", "save", "load",
+    "functional", "nn", "optim", "backends", "gradcheck", "GradcheckError", "save", "load",
     "manual_seed", "gpu_available", "zeros", "ones", "randn", "float32", "float64",
 ]

@@ -209,7 +209,7 @@ class SGD(Optimizer):
                 buf *= self.momentum
                 buf += g
             g = g + self.momentum * buf if self.nesterov else buf
-        p.data -= p.dtype.type(self.lr) * g
+        p.data -= self.lr * g
         # END TASK
 
 
@@ -254,5 +254,5 @@ class Adam(Optimizer):
         t = self.step_count
         step_size = self.lr / (1 - b1**t)
         denom = xp.sqrt(v) / math.sqrt(1 - b2**t) + self.eps
-        p.data -= (step_size * (m / denom)).astype(p.dtype, copy=False)
+        p.data -= step_size * (m / denom)
         # END TASK

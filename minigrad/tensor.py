@@ -8,6 +8,8 @@ hand-written ``backward`` to turn the gradient of its output into gradients of i
 from __future__ import annotations
 
 import contextlib
+import sys
+import types
 
 import numpy as np
 
@@ -471,7 +473,7 @@ class Tensor:
         return order
         # END TASK
 
-    # ---- operators (the ops themselves live in ops.py) ---------------------------------
+    # ---- operators (the ops themselves live in ops/) ---------------------------------
     def __add__(self, other):
         return ops.add(self, other)
 
@@ -609,5 +611,17 @@ def tensor(data, requires_grad: bool = False, dtype=None, device: str | None = N
     return Tensor(data, requires_grad=requires_grad, dtype=dtype,
                   device=None if device is None else backend.check_device(device))
 
+
+class _TensorModule(types.ModuleType):
+    """The type of this module: ``minigrad.tensor`` is the module (``import minigrad.tensor``
+    gives Tensor, Function, the engine) and, called, makes a tensor as ``torch.tensor`` does:
+    ``minigrad.tensor(data, requires_grad=False, dtype=None, device=None)``. (A function of the
+    same name would hide the module behind it.)"""
+
+    def __call__(self, data, requires_grad: bool = False, dtype=None, device: str | None = None) -> Tensor:
+        return tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+sys.modules[__name__].__class__ = _TensorModule
 
 from . import ops  # noqa: E402  (ops needs Tensor and Function defined above)

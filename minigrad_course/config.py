@@ -21,6 +21,9 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 #: paths (relative to the root) that are instructor material: never in a student copy,
 #: never in a grading tree's test run
 INSTRUCTOR_PATHS = (".ci", "docs/instructors.md", "docs/instructor", "tests/instructor", "tests/hidden")
+#: the engine's accelerated path and its tests: never in a student copy nor in a grading tree, so
+#: that there every op runs the task blocks (minigrad.backends.accelerated falls back without it)
+ACCELERATED_PATHS = ("minigrad/accelerated", "tests/test_accelerated.py")
 #: folders that are never copied anywhere (caches, environments, outputs)
 SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".hypothesis", "runs", "build", "dist",
              ".ipynb_checkpoints", "submissions", "grades"}
@@ -129,6 +132,11 @@ def load_course(root: str) -> Course:
 def is_instructor_path(rel: str) -> bool:
     rel = rel.replace(os.sep, "/")
     return any(rel == p or rel.startswith(p + "/") for p in INSTRUCTOR_PATHS)
+
+
+def is_accelerated_path(rel: str) -> bool:
+    rel = rel.replace(os.sep, "/")
+    return any(rel == p or rel.startswith(p + "/") for p in ACCELERATED_PATHS)
 
 
 def walk(root: str):

@@ -67,20 +67,40 @@ def _not_done(task_id: str) -> str:
     return f"Task {task_id} is not done yet: {_where(task_id)}."
 
 
-def rel_error(actual, expected) -> float:
-    """max |a - e| / max(|a| + |e|, 1e-300), elementwise, as in CS231n's notebooks."""
+def _host(x) -> np.ndarray:
+    """A tensor's or array's values as a NumPy array (on the host)."""
     from minigrad import backend
 
-    a = backend.to_numpy(actual) if backend.is_array(actual) else np.asarray(getattr(actual, "data", actual))
-    a = backend.to_numpy(a) if backend.is_array(a) else np.asarray(a)
-    e = np.asarray(getattr(expected, "data", expected))
-    e = backend.to_numpy(e) if backend.is_array(e) else e
+    x = getattr(x, "data", x)
+    return backend.to_numpy(x) if backend.is_array(x) else np.asarray(x)
+
+
+def _elementwise_error(a: np.ndarray, e: np.ndarray) -> np.ndarray:
+    a, e = a.astype(np.float64), e.astype(np.float64)
+    return np.abs(a - e) / np.maximum(np.abs(a) + np.abs(e), 1e-300)
+
+
+def rel_error(actual, expected) -> float:
+    """max |a - e| / max(|a| + |e|, 1e-300), elementwise, as in CS231n's notebooks."""
+    a, e = _host(actual), _host(expected)
     if a.shape != e.shape:
         return float("inf")
     if a.size == 0:
         return 0.0
-    a, e = a.astype(np.float64), e.astype(np.float64)
-    return float(np.max(np.abs(a - e) / np.maximum(np.abs(a) + np.abs(e), 1e-300)))
+    return float(np.max(_elementwise_error(a, e)))
+
+
+def first_mismatch(actual, expected, tol: float) -> str:
+    """Where ``actual`` first differs from ``expected`` by more than ``tol`` (relative), as
+    "at [1, 0, 2]: got 0.5, expected 1.5" (row-major order; nan counts as a difference)."""
+    a, e = _host(actual), _host(expected)
+    bad = ~(_elementwise_error(a, e) <= tol)
+    if a.shape != e.shape or not bad.any():
+        return ""
+    index = tuple(int(i) for i in np.argwhere(bad)[0])
+    where = f" at [{', '.join(map(str, index))}]" if index else ""
+    count = f" ({int(bad.sum())} of {bad.size} entries wrong)" if bad.size > 1 else ""
+    return f"{where}: got {a[index]:.6g}, expected {e[index]:.6g}{count}"
 
 
 def verdict(task_id: str, what: str, actual, expected, tol: float = 1e-8) -> float:
@@ -93,6 +113,7 @@ def verdict(task_id: str, what: str, actual, expected, tol: float = 1e-8) -> flo
         raise TaskCheckFailed(f"{task_id}: {what} has shape {a_shape}, expected {e_shape}. {_where(task_id)}.")
     err = rel_error(actual, expected)
     if not err <= tol:
-        raise TaskCheckFailed(f"{task_id}: {what} is wrong (relative error {err:.2g} > {tol:g}). {_where(task_id)}.")
+        raise TaskCheckFailed(f"{task_id}: {what} is wrong{first_mismatch(actual, expected, tol)} (relative error "
+                              f"{err:.2g} > {tol:g}). {_where(task_id)}.")
     print(f"{task_id}: {what} OK (relative error {err:.1e})")
     return err

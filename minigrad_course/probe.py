@@ -112,7 +112,7 @@ def _geometry(params, a):
 def drive_im2col(params, a):
     from minigrad.functional.im2col import im2col
 
-    cols = im2col(np.ascontiguousarray(a["src"]), _geometry(params, a), params["r0"], params["r1"])
+    cols = im2col(np.ascontiguousarray(a["src"]), _geometry(params, a))
     return {"cols": np.array(cols)}
 
 
@@ -120,7 +120,7 @@ def drive_col2im(params, a):
     from minigrad.functional.im2col import col2im
 
     dst = a["dst"].copy()
-    col2im(np.ascontiguousarray(a["cols"]), dst, _geometry(params, a), params["r0"], params["r1"])
+    col2im(np.ascontiguousarray(a["cols"]), dst, _geometry(params, a))
     return {"dst": dst}
 
 

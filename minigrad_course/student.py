@@ -8,7 +8,7 @@ import shutil
 import tempfile
 
 from . import fences
-from .config import Course, CourseError, is_instructor_path, load_course, walk
+from .config import Course, CourseError, is_accelerated_path, is_instructor_path, load_course, walk
 from .hidden import hidden_nodes
 from .tasks import UNET_TRAIN_TASKS
 
@@ -102,7 +102,7 @@ def make_student(source: str, out: str, release: str | None = None, only=None, r
     staging = tempfile.mkdtemp(prefix=".student-", dir=parent)  # renamed into place at the end
     try:
         for rel in walk(source):
-            if is_instructor_path(rel):
+            if is_instructor_path(rel) or is_accelerated_path(rel):
                 continue
             src = os.path.join(source, rel)
             dst = os.path.join(staging, rel)

@@ -6,7 +6,7 @@ import os
 import shutil
 
 from . import fences
-from .config import walk
+from .config import is_accelerated_path, walk
 
 #: what a grading tree holds of the reference tree
 TREE_PARTS = ("minigrad", "unet", "tests", "pyproject.toml", "course.toml")
@@ -16,10 +16,11 @@ SANDBOX_PARTS = ("minigrad", "unet", "pyproject.toml", "course.toml")
 
 
 def make_tree(reference: str, dest: str) -> str:
-    """Copy the code of the reference tree that a grading run needs (no tests, no caches)."""
+    """Copy the code of the reference tree that a grading run needs (no tests, no caches, and no
+    accelerated path: there every op runs the task blocks, the student's code)."""
     for rel in walk(reference):
         top = rel.replace(os.sep, "/").split("/")[0]
-        if top not in SANDBOX_PARTS:
+        if top not in SANDBOX_PARTS or is_accelerated_path(rel):
             continue
         target = os.path.join(dest, rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)

@@ -37,6 +37,20 @@ def device(request):
     return request.param
 
 
+_no_accelerated = pytest.mark.skipif(not minigrad.backends.accelerated.is_available(),
+                                     reason="this tree has no accelerated path (a student copy or a grading tree)")
+#: both implementations of the ops that have two: the accelerated path and the textbook task blocks
+PATHS = [pytest.param("accelerated", marks=_no_accelerated), "textbook"]
+
+
+@pytest.fixture(params=PATHS)
+def path(request):
+    """Run the test on one implementation: "accelerated" (minigrad/accelerated/, where this tree
+    has it) or "textbook" (the task blocks, as a student copy and the grader run them)."""
+    with minigrad.backends.accelerated.flags(enabled=request.param == "accelerated"):
+        yield request.param
+
+
 @pytest.fixture(scope="session")
 def torch():
     return pytest.importorskip("torch", reason="PyTorch (the oracle) is not installed: pip install torch==2.13.0")

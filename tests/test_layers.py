@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad.functional import im2col as im2col_module
 from conftest import assert_close, assert_on, on_device, to_device
 
 
@@ -94,52 +93,6 @@ def test_conv_matches_torch(transpose, dtype, data, device, torch):
     check_against_torch(torch, fn, fn_t, inputs_for(cfg, device, dtype), **tol)
 
 
-@pytest.mark.conv_im2col
-@pytest.mark.conv_col2im
-@pytest.mark.conv_conv2d_backward
-@pytest.mark.conv_conv_transpose2d
-@pytest.mark.parametrize("budget", [1, 200, 4000])
-def test_conv_chunks_and_reused_scratch_buffers(budget, monkeypatch, torch):
-    """Tiny column budgets force many chunks through the same scratch buffers; the results
-    must not change, even when a second convolution reuses the buffers in between."""
-    monkeypatch.setattr(im2col_module, "COLUMN_BUDGET_BYTES", budget)
-    monkeypatch.setattr(im2col_module, "MIN_CHUNK_COLUMNS", 1)
-    strided = dict(x=(3, 2, 9, 8), stride=(2, 1), padding=(1, 0), dilation=(1, 2))
-    for cfg in (
-        dict(strided, w=(3, 2, 3, 2)),  # conv2d: dW from im2col(x), dx by col2im
-        dict(x=(3, 3, 9, 8), w=(2, 3, 3, 2), stride=(1, 1), padding=(1, 0), dilation=(1, 2)),  # both from im2col(g)
-        dict(strided, w=(2, 3, 3, 2), output_padding=(1, 0)),  # conv_transpose2d
-    ):
-        fn, fn_t = conv_fns(cfg, torch)
-        x, w, b = inputs_for(cfg, "cpu")
-        other = inputs_for(dict(x=(1, 2, 5, 5), w=(4, 2, 2, 2), stride=1, padding=0, dilation=1), "cpu", seed=3)
-
-        def interleaved(x, w, b):
-            y = fn(x, w, b)
-            F.conv2d(*other)  # touches the same scratch buffers before y's backward runs
-            return y
-
-        check_against_torch(torch, interleaved, fn_t, [x, w, b], rtol=1e-10, atol=1e-11)
-        assert mg.gradcheck(interleaved, [x, w, b], mode="directional", n_directions=2)
-
-
-@pytest.mark.conv_conv2d_backward
-@pytest.mark.parametrize("c_in, c_out", [(3, 2), (2, 2), (2, 3)], ids=["full-conv", "full-conv-equal", "col2im"])
-@pytest.mark.parametrize(
-    "kernel, padding, dilation",
-    [((3, 3), (0, 0), (1, 1)), ((3, 2), (2, 1), (1, 1)), ((3, 3), (1, 2), (2, 1)), ((2, 3), (2, 0), (1, 1))],
-    ids=["valid", "same-ish", "dilated", "pad-beyond-kernel"],
-)
-def test_conv_stride_one_input_gradient_paths(c_in, c_out, kernel, padding, dilation, device, torch):
-    """With stride 1 and C_in >= C_out the input gradient is a full convolution of g;
-    otherwise (and when padding exceeds dilation*(kernel-1)) it is col2im. Both must agree
-    with finite differences and with PyTorch."""
-    cfg = dict(x=(2, c_in, 7, 6), w=(c_out, c_in) + kernel, stride=(1, 1), padding=padding, dilation=dilation)
-    fn, fn_t = conv_fns(cfg, torch)
-    assert mg.gradcheck(fn, inputs_for(cfg, device))
-    check_against_torch(torch, fn, fn_t, inputs_for(cfg, device, seed=1), rtol=1e-10, atol=1e-11)
-
-
 @pytest.mark.parametrize(
     "x_shape, w_shape, kwargs",
     [
@@ -151,7 +104,7 @@ def test_conv_stride_one_input_gradient_paths(c_in, c_out, kernel, padding, dila
 @pytest.mark.conv_im2col
 @pytest.mark.conv_col2im
 @pytest.mark.conv_conv2d_backward
-def test_conv_special_cases(x_shape, w_shape, kwargs, torch):
+def test_conv_special_cases(x_shape, w_shape, kwargs, path, torch):
     cfg = dict(x=x_shape, w=w_shape)
     x, w, b = inputs_for(cfg, "cpu")
     fn = lambda x, w, b: F.conv2d(x, w, b, **kwargs)  # noqa: E731
@@ -162,7 +115,7 @@ def test_conv_special_cases(x_shape, w_shape, kwargs, torch):
 
 @pytest.mark.conv_im2col
 @pytest.mark.conv_conv2d_backward
-def test_conv_without_bias_and_without_input_grad(torch):
+def test_conv_without_bias_and_without_input_grad(path, torch):
     x = mg.tensor(np.random.default_rng(0).standard_normal((1, 2, 6, 6)))  # no grad for the input
     w = mg.tensor(np.random.default_rng(1).standard_normal((3, 2, 3, 3)), requires_grad=True)
     F.conv2d(x, w, padding=1).sum().backward()
@@ -197,7 +150,7 @@ def test_max_pool_gradcheck_and_torch(cfg, device, torch):
 
 @pytest.mark.pool_max_pool2d_backward
 @pytest.mark.parametrize("kernel, stride", [(2, 2), (3, 1), (2, 1), ((2, 3), (2, 3))])
-def test_max_pool_ties_go_to_the_first_maximum_like_torch(kernel, stride, torch):
+def test_max_pool_ties_go_to_the_first_maximum_like_torch(kernel, stride, path, torch):
     x = np.zeros((2, 2, 6, 6))
     x[0, 0, 1:4, 1:4] = 1.0  # plateaus: every window holds several equal maxima
     x[1, 1] = np.arange(36).reshape(6, 6) % 3
@@ -209,7 +162,7 @@ def test_max_pool_ties_go_to_the_first_maximum_like_torch(kernel, stride, torch)
 @pytest.mark.pool_max_pool2d_backward
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("shape, kernel", [((2, 3, 8, 6), 2), ((1, 2, 7, 9), 2), ((2, 2, 9, 8), (3, 2)), ((1, 1, 5, 5), 1)])
-def test_max_pool_non_overlapping_windows_like_torch(shape, kernel, dtype, device, torch):
+def test_max_pool_non_overlapping_windows_like_torch(shape, kernel, dtype, device, path, torch):
     """stride == kernel takes the two-pass path whose backward fills an uninitialised buffer
     when the windows tile the input, and zeros the leftover rows/columns when they don't."""
     rng = np.random.default_rng(3)
@@ -418,35 +371,10 @@ def test_dropout_scales_and_routes_gradient():
         F.dropout(x, 1.5)
 
 
-@given(n=st.integers(1, 4), c=st.integers(1, 600), oh=st.integers(1, 40), ow=st.integers(1, 600),
-       budget=st.sampled_from([1, 10_000, 4 * 2**20]), min_cols=st.sampled_from([1, 64, 2048]),
-       cap=st.sampled_from([1, 50_000, 24 * 2**20]))
-@example(n=1, c=512, oh=64, ow=64, budget=4 * 2**20, min_cols=2048, cap=24 * 2**20)  # a deep U-Net layer
-def test_chunks_tile_the_output_within_the_byte_bounds(n, c, oh, ow, budget, min_cols, cap, monkeypatch):
-    """Every (sample, output row) lands in exactly one chunk, and a chunk's column matrix stays
-    under MAX_COLUMN_BYTES unless a single output row is already larger."""
-    monkeypatch.setattr(im2col_module, "COLUMN_BUDGET_BYTES", budget)
-    monkeypatch.setattr(im2col_module, "MIN_CHUNK_COLUMNS", min_cols)
-    monkeypatch.setattr(im2col_module, "MAX_COLUMN_BYTES", cap)
-    geom = im2col_module.Geometry((3, 3), (1, 1), (1, 1), (oh, ow))
-    covered = np.zeros((n, oh), dtype=int)
-    row_bytes = c * 9 * ow * 4
-    rows_per_sample = {}
-    for n0, n1, r0, r1 in im2col_module.chunks(n, c, geom, 4):
-        covered[n0:n1, r0:r1] += 1
-        chunk_bytes = (n1 - n0) * (r1 - r0) * row_bytes
-        assert chunk_bytes <= max(cap, budget, row_bytes), (n0, n1, r0, r1)
-        if n1 - n0 == 1:
-            rows_per_sample.setdefault(n0, []).append(r1 - r0)
-    assert (covered == 1).all()
-    for sizes in rows_per_sample.values():  # evened out: no thin chunk at the end
-        assert max(sizes) - min(sizes) <= 1, sizes
-
-
 @pytest.mark.conv_conv2d_backward
 @pytest.mark.parametrize("wanted", ["x", "w", "b", "xb"])
 @pytest.mark.parametrize("c_in, c_out", [(3, 2), (2, 3)], ids=["from-im2col(g)", "im2col(x)+col2im"])
-def test_conv_backward_with_only_some_gradients_wanted(wanted, c_in, c_out, torch):
+def test_conv_backward_with_only_some_gradients_wanted(wanted, c_in, c_out, path, torch):
     """Both backward paths must give the wanted gradients alone, the same as when all are wanted."""
     cfg = dict(x=(2, c_in, 7, 6), w=(c_out, c_in, 3, 2), stride=(1, 1), padding=(1, 0), dilation=(1, 1))
     fn, fn_t = conv_fns(cfg, torch)

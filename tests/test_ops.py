@@ -71,6 +71,37 @@ def test_scalar_operands_keep_dtype_and_gradients(device):
     assert mg.gradcheck(lambda x: 2 * x + 1 - x / 4 + 3 / x - x**2 + 2**x, [x64])
 
 
+@pytest.mark.autograd_elementwise
+def test_pow_block_sees_the_original_shapes_so_unbroadcast_matters(monkeypatch, torch):
+    """Pow.backward (the block) gets the inputs' own shapes, as every other binary op's block:
+    one that forgets unbroadcast fails on broadcast inputs (with and without a zero base, where
+    pow's PyTorch-compatible fix-up broadcasts the inputs itself)."""
+    seen = []
+    block = mg.ops.Pow.backward
+
+    def spying(self, g):
+        seen.append((np.shape(self.a), np.shape(self.b)))
+        return block(self, g)
+
+    monkeypatch.setattr(mg.ops.Pow, "backward", spying)
+    a = mg.tensor(np.random.default_rng(0).uniform(0.5, 2, (3, 1)), requires_grad=True)
+    b = mg.tensor(np.random.default_rng(1).uniform(0.5, 2, (4,)), requires_grad=True)
+    mg.ops.pow(a, b).sum().backward()
+    assert seen == [((3, 1), (4,))]
+
+    def no_unbroadcast(self, g):
+        xp = mg.backend.array_module(g)
+        return g * self.b * self.a ** (self.b - 1), g * self.out * xp.log(self.a)
+
+    monkeypatch.setattr(mg.ops.Pow, "backward", no_unbroadcast)
+    a.grad = b.grad = None
+    try:
+        mg.ops.pow(a, b).sum().backward()
+    except (ValueError, RuntimeError):
+        return  # the engine refuses a gradient of the wrong shape
+    assert np.shape(a.grad) != (3, 1) or np.shape(b.grad) != (4,)  # or it comes out wrongly shaped
+
+
 UNARY = {
     "neg": (lambda x: -x, lambda x: -x, False),
     "exp": (lambda x: x.exp(), lambda x: x.exp(), False),

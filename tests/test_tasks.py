@@ -110,18 +110,16 @@ def geometry(draw):
     hp = draw(st.integers(dilation[0] * (kernel[0] - 1) + 1, 9))
     wp = draw(st.integers(dilation[1] * (kernel[1] - 1) + 1, 9))
     out = tuple(conv_output_size(size, k, s, 0, d) for size, k, s, d in zip((hp, wp), kernel, stride, dilation))
-    r0 = draw(st.integers(0, out[0] - 1))
-    r1 = draw(st.integers(r0 + 1, out[0]))
-    return (n, c, hp, wp), Geometry(kernel, stride, dilation, out), r0, r1
+    return (n, c, hp, wp), Geometry(kernel, stride, dilation, out)
 
 
-def _im2col_by_loops(src, geom, r0, r1):
+def _im2col_by_loops(src, geom):
     n, c = src.shape[:2]
-    (kh, kw), (sh, sw), (dh, dw), ow = geom.kernel, geom.stride, geom.dilation, geom.out_hw[1]
-    cols = np.zeros((c, kh, kw, n, r1 - r0, ow))
-    for ci, i, j, ni, r, q in np.ndindex(c, kh, kw, n, r1 - r0, ow):
-        cols[ci, i, j, ni, r, q] = src[ni, ci, (r0 + r) * sh + i * dh, q * sw + j * dw]
-    return cols.reshape(c * kh * kw, n * (r1 - r0) * ow)
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = geom.kernel, geom.stride, geom.dilation, geom.out_hw
+    cols = np.zeros((c, kh, kw, n, oh, ow))
+    for ci, i, j, ni, r, q in np.ndindex(c, kh, kw, n, oh, ow):
+        cols[ci, i, j, ni, r, q] = src[ni, ci, r * sh + i * dh, q * sw + j * dw]
+    return cols.reshape(c * kh * kw, n * oh * ow)
 
 
 @pytest.mark.conv_im2col
@@ -129,9 +127,9 @@ def _im2col_by_loops(src, geom, r0, r1):
 def test_im2col_matches_a_loop_over_every_window(case, seed):
     from minigrad.functional.im2col import im2col
 
-    shape, geom, r0, r1 = case
+    shape, geom = case
     src = np.random.default_rng(seed).standard_normal(shape)
-    np.testing.assert_array_equal(mg.backend.to_numpy(im2col(src, geom, r0, r1)), _im2col_by_loops(src, geom, r0, r1))
+    np.testing.assert_array_equal(mg.backend.to_numpy(im2col(src, geom)), _im2col_by_loops(src, geom))
 
 
 @pytest.mark.conv_im2col
@@ -151,18 +149,18 @@ def test_col2im_is_the_adjoint_of_im2col(case, seed):
     """<im2col(x), c> = <x, col2im(c)> for every x and c: col2im is im2col's transpose."""
     from minigrad.functional.im2col import col2im
 
-    shape, geom, r0, r1 = case
+    shape, geom = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape)
-    cols = rng.standard_normal(_im2col_by_loops(x, geom, r0, r1).shape)
-    back = mg.backend.to_numpy(col2im(cols, np.zeros(shape), geom, r0, r1))
-    np.testing.assert_allclose(np.sum(_im2col_by_loops(x, geom, r0, r1) * cols), np.sum(x * back), rtol=1e-12)
+    cols = rng.standard_normal(_im2col_by_loops(x, geom).shape)
+    back = mg.backend.to_numpy(col2im(cols, np.zeros(shape), geom))
+    np.testing.assert_allclose(np.sum(_im2col_by_loops(x, geom) * cols), np.sum(x * back), rtol=1e-12)
     # and each column entry went back to the pixel it came from: col2im of a one-hot column
     k = rng.integers(cols.size)
     one = np.zeros(cols.size)
     one[k] = 1.0
-    hit = mg.backend.to_numpy(col2im(one.reshape(cols.shape), np.zeros(shape), geom, r0, r1))
-    np.testing.assert_array_equal(hit.reshape(-1) @ x.reshape(-1), _im2col_by_loops(x, geom, r0, r1).reshape(-1)[k])
+    hit = mg.backend.to_numpy(col2im(one.reshape(cols.shape), np.zeros(shape), geom))
+    np.testing.assert_array_equal(hit.reshape(-1) @ x.reshape(-1), _im2col_by_loops(x, geom).reshape(-1)[k])
 
 
 # ---- gradcheck.central_difference ------------------------------------------------------------
@@ -376,13 +374,13 @@ def test_im2col_on_a_wide_dilated_strided_window():
     rng = np.random.default_rng(11)
     src = rng.standard_normal((2, 3, 13, 11))
     geom = Geometry((2, 3), (3, 2), (4, 3), (3, 2))  # kernel, stride, dilation, output rows/cols
-    cols = mg.backend.to_numpy(im2col(src, geom, 1, 3))  # output rows 1 and 2 only
-    expected = np.empty((3, 2, 3, 2, 2, 2))
+    cols = mg.backend.to_numpy(im2col(src, geom))
+    expected = np.empty((3, 2, 3, 2, 3, 2))
     for c in range(3):
         for i in range(2):
             for j in range(3):
                 for n in range(2):
-                    for r in range(1, 3):
+                    for r in range(3):
                         for q in range(2):
-                            expected[c, i, j, n, r - 1, q] = src[n, c, r * 3 + i * 4, q * 2 + j * 3]
-    np.testing.assert_array_equal(cols, expected.reshape(18, 8))
+                            expected[c, i, j, n, r, q] = src[n, c, r * 3 + i * 4, q * 2 + j * 3]
+    np.testing.assert_array_equal(cols, expected.reshape(18, 12))

@@ -210,3 +210,16 @@ def test_relu_in_place_on_a_scalar_result_or_a_read_only_view():
     view = mg.tensor(np.broadcast_to(np.array([-1.0, 1.0]), (2, 2)))
     assert not view.data.flags.writeable
     np.testing.assert_array_equal(view.relu_().data, [[0.0, 1.0], [0.0, 1.0]])
+
+
+def test_minigrad_tensor_is_the_module_and_makes_tensors_when_called():
+    """`import minigrad.tensor` gives the module (not a function hiding it); calling it makes a
+    tensor, as torch.tensor."""
+    import importlib
+    import types
+
+    module = importlib.import_module("minigrad.tensor")
+    assert mg.tensor is module and isinstance(module, types.ModuleType)
+    assert module.Tensor is mg.Tensor and module.Function is mg.Function
+    t = mg.tensor([1.0, 2.0], requires_grad=True)
+    assert isinstance(t, mg.Tensor) and t.requires_grad and t.dtype == np.float32

@@ -87,16 +87,19 @@ edges = [("a", "c = a*b"), ("b", "c = a*b"), ("c = a*b", "d = c+a"), ("a", "d = 
 
 
 def draw_graph(ax, order_labels=None):
-    for src, dst in edges:
-        (x0, y0), (x1, y1) = positions[src], positions[dst]
-        # shrinkA/B stop each arrow at the edge of the boxes, so the arrowheads stay visible
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                    arrowprops=dict(arrowstyle="-|>", lw=1.5, color="black", shrinkA=28, shrinkB=28))
-        ax.annotate("", xy=(x0, y0 - 0.12), xytext=(x1, y1 - 0.12),
-                    arrowprops=dict(arrowstyle="-|>", lw=1.2, color="tab:red", ls="--", shrinkA=28, shrinkB=28))
+    boxes = {}
     for name, (px, py) in positions.items():
         label = name if order_labels is None else f"{name}\nbackward step {order_labels[name]}"
-        ax.text(px, py, label, ha="center", va="center", bbox=dict(boxstyle="round", fc="lightyellow"))
+        boxes[name] = ax.text(px, py, label, ha="center", va="center", bbox=dict(boxstyle="round", fc="lightyellow"))
+    for src, dst in edges:
+        (x0, y0), (x1, y1) = positions[src], positions[dst]
+        # patchA/patchB clip each arrow at the outline of its two boxes (whatever their size:
+        # the second graph's boxes have two lines), so the arrowheads stay visible
+        clip = dict(patchA=boxes[src].get_bbox_patch(), patchB=boxes[dst].get_bbox_patch(), shrinkA=2, shrinkB=2)
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="-|>", lw=1.5, color="black", **clip))
+        clip = dict(patchA=boxes[dst].get_bbox_patch(), patchB=boxes[src].get_bbox_patch(), shrinkA=2, shrinkB=2)
+        ax.annotate("", xy=(x0, y0 - 0.12), xytext=(x1, y1 - 0.12),
+                    arrowprops=dict(arrowstyle="-|>", lw=1.2, color="tab:red", ls="--", **clip))
     ax.plot([], [], color="black", label="forward: inputs -> result")
     ax.plot([], [], color="tab:red", ls="--", label="backward: gradient flows back along the same edges")
     ax.legend(loc="lower right", fontsize=8)
@@ -143,9 +146,11 @@ names = [label(t) for t in order]
 print(" -> ".join(names))
 position = {name: i for i, name in enumerate(names)}
 must_precede = [("e = tanh(d)", "d = c+a"), ("d = c+a", "c = a*b"), ("d = c+a", "a"), ("c = a*b", "a"), ("c = a*b", "b")]
-out_of_order = sum(position[later] < position[first] for first, later in must_precede)
+wrong_pairs = [(first, later) for first, later in must_precede if position[later] < position[first]]
 verdict("autograd.toposort", "each node once", len(names), 5, 0)
-verdict("autograd.toposort", "nodes out of order", out_of_order, 0, 0)
+verdict("autograd.toposort", "nodes out of order" + "".join(
+    f" ['{later}' comes before '{first}', which was made from it]" for first, later in wrong_pairs[:1]),
+    len(wrong_pairs), 0, 0)
 
 chain_input = mg.tensor(np.array(1.0), requires_grad=True)
 y = chain_input

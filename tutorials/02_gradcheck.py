@@ -11,8 +11,8 @@
 # | task | file | what you write |
 # |---|---|---|
 # | `gradcheck.central_difference` | `minigrad/gradcheck.py` | `central_difference` |
-# | `autograd.elementwise` | `minigrad/ops.py` | the `backward` of Add, Sub, Mul, Div, Pow, Exp, Log, ReLU |
-# | `autograd.matmul` | `minigrad/ops.py` | `MatMul.backward` |
+# | `autograd.elementwise` | `minigrad/ops/elementwise.py` | the `backward` of Add, Sub, Mul, Div, Pow, Exp, Log, ReLU |
+# | `autograd.matmul` | `minigrad/ops/matmul.py` | `MatMul.backward` |
 #
 # Check each with `python -m minigrad_course check <task>`. Needs: `autograd.toposort` (notebook 1).
 
@@ -120,7 +120,7 @@ print("the fixed backward passes")
 
 # %% [markdown]
 # ## Your turn: the elementwise backward passes
-# Open `minigrad/ops.py`. Each op's `backward(g)` returns $\partial L/\partial\text{input} = g \cdot \partial\,\text{out}/\partial\,\text{input}$
+# Open `minigrad/ops/elementwise.py`. Each op's `backward(g)` returns $\partial L/\partial\text{input} = g \cdot \partial\,\text{out}/\partial\,\text{input}$
 # for each input: for $a \cdot b$ that is $(g\,b,\; g\,a)$, for $a/b$ it is $(g/b,\; -g\,a/b^2)$,
 # for $e^a$ it is $g\,e^a$, for $\log a$ it is $g/a$, for $a^p$ it is $g\,p\,a^{p-1}$. One more
 # rule: when an input was **broadcast** (a bias of shape `(3,)` added to a `(2, 3)` batch),
@@ -172,7 +172,9 @@ print("gradcheck passes on A @ B");
 # ## Full and directional checks
 # `mode="full"` builds whole Jacobians: one backward per output element and two forward
 # passes per input element, fine for small inputs. `mode="directional"` compares one number per
-# random direction $v$: $\nabla f \cdot v$ against $\frac{f(x + \varepsilon v) - f(x - \varepsilon v)}{2\varepsilon}$,
+# random pair of an output weighting $v$ and an input direction $u$: $v^\top J u$, from one backward
+# pass (the gradient of $L = \langle v, f\rangle$, dotted with $u$), against
+# $\frac{L(x + \varepsilon u) - L(x - \varepsilon u)}{2\varepsilon}$ (two forward passes),
 # cheap enough for a whole network. Here both, on a two-layer perceptron built from your ops.
 
 # %%
@@ -219,8 +221,8 @@ class BadMul(mg.Function):
         return g * self.b, g * self.a  # bug: no unbroadcast
 
 
-shapes_caught = None  # exercise 2: e.g. ((2, 3), (2, 3)): two shapes for which gradcheck fails
-shapes_missed = None  # exercise 2: and two shapes for which it passes
+shapes_caught = None  # exercise 2: a pair (shape_u, shape_v), e.g. ((4, 1), (3,)), for which gradcheck fails
+shapes_missed = None  # exercise 2: and a pair for which it passes
 
 # %%
 if shapes_caught is None or shapes_missed is None:

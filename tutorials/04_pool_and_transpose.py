@@ -84,10 +84,11 @@ assert winners[0, 1] == (0, 2) and winners[1, 0] == (2, 0)  # ties: 2,2,2,2 and 
 # %% [markdown]
 # ## Your turn: `MaxPool2d.backward`
 # Forward saved `self.winner`: for every window the kernel offset $k = i\,k_w + j$ of its (first)
-# maximum. Route each output's gradient to that offset, using `self.geom.window_slices(i, j, 0, OH)`
-# for the input pixels offset $(i, j)$ covers. Overlapping windows (stride < kernel) may send several
-# gradients to one pixel: they add. The cell checks the integer example (ties included), an overlapping
-# pool with padding, and that a window of equal values sends its gradient to its first pixel.
+# maximum. Route each output's gradient to that offset, using `self.geom.window_slices(i, j)`
+# for the input pixels offset $(i, j)$ covers. Overlapping windows (stride < kernel, or dilated
+# taps, even with stride >= kernel) may send several gradients to one pixel: they add. The cell
+# checks the integer example (ties included), an overlapping pool with padding, and that a window
+# of equal values sends its gradient to its first pixel.
 
 # %%
 require("pool.max_pool2d_backward", "autograd.toposort")

@@ -38,7 +38,9 @@ class DoubleConv(nn.Module):
 
 
 class UpBlock(nn.Module):
-    """2x2 up-convolution halving the channels, crop-and-concat the skip, then two 3x3 convs."""
+    """2x2 up-convolution halving the channels, then crop the skip (the contracting path's larger
+    map) to its centre and concatenate along channels, skip first: cat([skip, x]) (the order the
+    paper's weights and the torch bridge expect), then two 3x3 convs."""
 
     def __init__(self, in_channels: int, padding: int):
         super().__init__()

@@ -46,7 +46,6 @@ class LogSoftmax(Function):
             return self.out
         shifted = x - x.max(axis=dim, keepdims=True)
         self.out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
-        self.dim = dim
         return self.out
 
     def backward(self, g):
@@ -66,7 +65,6 @@ class Softmax(Function):
             return self.out
         e = xp.exp(x - x.max(axis=dim, keepdims=True))
         self.out = e / e.sum(axis=dim, keepdims=True)
-        self.dim = dim
         return self.out
 
     def backward(self, g):

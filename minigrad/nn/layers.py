@@ -114,8 +114,8 @@ class Conv2d(Module):
         if self.padding_mode == "zeros" or self.padding in ("valid", 0, (0, 0)):
             return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
         if self.padding == "same":
-            sh, sw = pair(self.dilation, "Conv2d: dilation", 1)
-            total = (sh * (self.kernel_size[0] - 1), sw * (self.kernel_size[1] - 1))
+            dh, dw = pair(self.dilation, "Conv2d: dilation", 1)
+            total = (dh * (self.kernel_size[0] - 1), dw * (self.kernel_size[1] - 1))
             widths = (total[1] // 2, total[1] - total[1] // 2, total[0] // 2, total[0] - total[0] // 2)
         else:
             ph, pw = pair(self.padding, "Conv2d: padding", 0)

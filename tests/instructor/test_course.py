@@ -408,13 +408,13 @@ def test_tampering_broken_and_endless_submissions(stub_copy, small_course, tmp_p
 
 @pytest.mark.slow
 def test_grades_are_reproducible_and_hidden_tests_stay_hidden(stub_copy, small_course, tmp_path):
-    """A partly wrong im2col (ignores the stride) under derandomised hypothesis: two runs agree,
+    """A partly wrong im2col (ignores the row stride) under derandomised hypothesis: two runs agree,
     and the hidden test's outcome is in results.json only after the due date."""
     sub = _copy_with(stub_copy, tmp_path / "partial", solved=["conv.im2col"])
     path = sub / TASKS["conv.im2col"].file
-    text = path.read_text().replace("rows, columns = geom.window_slices(i, j, r0, r1)",
-                                    "rows, columns = geom.window_slices(i, j, r0, r1)\n"
-                                    "            rows = slice(rows.start, rows.start + (r1 - r0))")
+    text = path.read_text().replace("rows, columns = geom.window_slices(i, j)",
+                                    "rows, columns = geom.window_slices(i, j)\n"
+                                    "            rows = slice(rows.start, rows.start + oh)")
     path.write_text(text)
     runs = [grade(str(small_course), [str(sub)], tasks=["conv.im2col"], jobs=1, cost=False)[0] for _ in range(2)]
     a, b = (r.tasks["conv.im2col"] for r in runs)

@@ -34,9 +34,3 @@
         # BEGIN TASK autograd.elementwise
         return (g * (self.out > 0),)
         # END TASK
-
-        # BEGIN TASK autograd.matmul
-        da = unbroadcast(g @ self.b.swapaxes(-1, -2), self.a.shape)
-        db = unbroadcast(self.a.swapaxes(-1, -2) @ g, self.b.shape)
-        return da, db
-        # END TASK

@@ -1,0 +1,12 @@
+"""minigrad's accelerated path: faster versions of ops whose textbook versions (the course's
+task blocks) live in ``minigrad.functional``. Used only through ``minigrad.backends.accelerated``
+(switchable; absent from student copies and grading trees, where every op runs the blocks).
+
+* ``columns``: im2col/col2im on bounded chunks of output rows into scratch buffers, the 1x1 shortcut
+* ``conv``: Conv2d and ConvTranspose2d on those chunks; the stride-1 full-convolution backward
+* ``pool``: the separable max-pool (non-overlapping windows) and the assignment backward
+"""
+from .conv import Conv2d, ConvTranspose2d
+from .pool import MaxPool2d
+
+__all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d"]

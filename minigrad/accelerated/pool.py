@@ -1,0 +1,93 @@
+"""max_pool2d, accelerated: ``functional.pool.MaxPool2d`` with two shortcuts for windows that do
+not overlap, the U-Net's 2x2 stride-2 pooling among them. Same winners, same gradients.
+
+* Separable forward (stride == kernel, no padding, no dilation): the max along the width
+  first, then along the height; two cheap passes instead of kh*kw.
+* Backward of such windows in two passes as well (row, then column), writing every pixel once
+  (``empty``, not ``zeros``, when the windows tile the input); other non-overlapping windows
+  without dilation assign instead of adding (with dilation, taps of neighbouring windows can
+  share a pixel even when stride >= kernel: kernel 2, dilation 2, stride 2).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..functional import pool
+from ..functional.pool import _beats
+from ..functional.im2col import Geometry
+
+
+class MaxPool2d(pool.MaxPool2d):
+    def forward(self, x, kernel, stride, padding, dilation=(1, 1)):
+        self.separable = kernel == stride and padding == (0, 0) and dilation == (1, 1)
+        if not self.separable:
+            return super().forward(x, kernel, stride, padding, dilation)
+        n, c, h, w = x.shape
+        (kh, kw) = kernel
+        self.geom = Geometry(kernel, stride, dilation, (h // kh, w // kw))
+        self.x_shape, self.padding = x.shape, padding
+        return self._forward_separable(x)
+
+    @staticmethod
+    def _running_max(views):
+        """Elementwise max over a list of equally shaped views, and the index of the first
+        view that attains it (later views win only when strictly greater, or nan: as the
+        textbook forward, ``pool._beats``)."""
+        xp = backend.array_module(views[0])
+        out, arg = views[0], None
+        for k, v in enumerate(views[1:], start=1):
+            better = _beats(v, out)
+            out = xp.maximum(out, v)  # (nan if either is nan)
+            # the first comparison's booleans already are the 0/1 index; later ones overwrite
+            arg = better.view(np.uint8) if arg is None else xp.where(better, np.uint8(k), arg)
+        if arg is None:  # a window one element wide
+            out, arg = out.copy(), xp.zeros(out.shape, dtype=np.uint8)
+        return out, arg
+
+    def _forward_separable(self, x):
+        """Non-overlapping windows (stride == kernel, no padding): take the max along the
+        width first, then along the height. The first maximum in row-major order still wins on
+        ties (first column of the first row holding the maximum)."""
+        (kh, kw), (oh, ow) = self.geom.kernel, self.geom.out_hw
+        xp = backend.array_module(x)
+        x = x[:, :, : oh * kh, : ow * kw]
+        row_max, col_winner = self._running_max([x[:, :, :, j::kw] for j in range(kw)])
+        out, row_winner = self._running_max([row_max[:, :, i::kh] for i in range(kh)])
+        # one representation for backward: k = i*kw + j, with j the winning column of the
+        # winning row i (col_winner holds one j per input row and output column)
+        n, c = x.shape[:2]
+        j = xp.take_along_axis(col_winner.reshape(n, c, oh, kh, ow), row_winner[:, :, :, None].astype(np.intp), axis=3)
+        self.winner = (row_winner * np.uint8(kw) + j[:, :, :, 0]).astype(np.uint8, copy=False)
+        return out
+
+    def backward(self, g):
+        (kh, kw), (sh, sw) = self.geom.kernel, self.geom.stride
+        overlapping = sh < kh or sw < kw or self.geom.dilation != (1, 1)
+        if not self.separable and overlapping:
+            return super().backward(g)
+        xp = backend.array_module(g)
+        n, c, h, w = self.x_shape
+        ph, pw = self.padding
+        fits = self.separable and h % kh == 0 and w % kw == 0  # every pixel is written below
+        dx = (xp.empty if fits else xp.zeros)((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
+        # Routing multiplies g by a 0/1 mask of winners instead of calling xp.where: on the
+        # random masks real data gives, where's per-element branch is ~4x slower on a CPU.
+        # (A non-finite gradient would leak into its window's losers as nan; it is not finite anyway.)
+        if self.separable:  # windows tile the input: two passes, first the row, then the column
+            oh, ow = g.shape[2:]
+            row_winner, col_winner = self.winner // np.uint8(kw), self.winner % np.uint8(kw)
+            rows = xp.empty((n, c, oh, kh, ow), dtype=g.dtype)  # g sent to the winning row of each window
+            for i in range(kh):
+                xp.multiply(g, row_winner == i, out=rows[:, :, :, i])
+            rows = rows.reshape(n, c, oh * kh, ow)
+            inside = dx[:, :, : oh * kh, : ow * kw]  # rows/columns past the last window keep 0
+            for j in range(kw):  # ...and then to the winning column (the same j on every row of a window)
+                xp.multiply(rows, xp.repeat(col_winner, kh, axis=2) == j, out=inside[:, :, :, j::kw])
+            return (dx,)
+        for k in range(kh * kw):  # each input pixel is in at most one window: assignment suffices
+            rows, cols = self.geom.window_slices(k // kw, k % kw)
+            dx[:, :, rows, cols] = g * (self.winner == k)
+        if ph or pw:
+            dx = dx[:, :, ph : ph + h, pw : pw + w].copy()
+        return (dx,)

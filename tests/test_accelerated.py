@@ -1,0 +1,225 @@
+"""The accelerated path (minigrad/accelerated/, switched by minigrad.backends.accelerated):
+its own mechanics (column chunks, scratch buffers, the stride-1 full-convolution backward, the
+separable max-pool), its agreement with the textbook task blocks and with PyTorch, and the
+switch itself. Instructor material: a student copy has neither the path nor these tests."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad.backends import accelerated
+from minigrad.functional import conv as conv_module
+from minigrad.functional.im2col import Geometry
+from test_layers import check_against_torch, conv_config, conv_fns, inputs_for, pool_config
+
+columns = pytest.importorskip("minigrad.accelerated.columns", reason="this tree has no accelerated path")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_both(fn, inputs, seed=1):
+    """fn's output and input gradients on the accelerated path and on the textbook path."""
+    results = []
+    for enabled in (True, False):
+        with accelerated.flags(enabled=enabled):
+            ts = [mg.tensor(x.data, requires_grad=True) for x in inputs]
+            y = fn(*ts)
+            y.backward(np.random.default_rng(seed).standard_normal(y.shape))
+            results.append([y.numpy()] + [t.grad for t in ts])
+    return results
+
+
+@pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "conv_transpose2d"])
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_conv_paths_agree_with_each_other_and_torch(transpose, data, torch):
+    """The textbook blocks and the accelerated path: the same outputs and gradients (to rounding),
+    for strides, paddings, dilations and channel counts that take each accelerated shortcut."""
+    cfg = data.draw(conv_config(transpose))
+    fn, fn_t = conv_fns(cfg, torch)
+    inputs = inputs_for(cfg, "cpu")
+    fast, textbook = run_both(fn, inputs)
+    for a, b in zip(fast, textbook):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-11)
+    with accelerated.flags(enabled=False):
+        check_against_torch(torch, fn, fn_t, inputs_for(cfg, "cpu"), rtol=1e-10, atol=1e-11)
+
+
+@settings(max_examples=15, deadline=None)
+@given(cfg=pool_config(), dilation=st.integers(1, 2))
+def test_max_pool_paths_agree_with_each_other_and_torch(cfg, dilation, torch):
+    values = np.random.default_rng(0).permutation(np.prod(cfg["shape"])).reshape(cfg["shape"]) * 0.1
+    kw = dict(kernel_size=cfg["kernel"], stride=cfg["stride"], padding=cfg["padding"], dilation=dilation)
+    k = np.broadcast_to(cfg["kernel"], 2)
+    if any(dilation * (k - 1) + 1 > np.array(cfg["shape"][2:]) + 2 * np.broadcast_to(cfg["padding"], 2)):
+        return  # no window fits
+    fn = lambda x: F.max_pool2d(x, **kw)  # noqa: E731
+    fast, textbook = run_both(fn, [mg.tensor(values)])
+    for a, b in zip(fast, textbook):
+        np.testing.assert_array_equal(a, b)
+    with accelerated.flags(enabled=False):
+        check_against_torch(torch, fn, lambda x: torch.nn.functional.max_pool2d(x, **kw), [mg.tensor(values, requires_grad=True)], 1e-12, 0)
+
+
+@pytest.mark.parametrize("kernel, stride, dilation", [(2, 2, 1), (3, 3, 1), (2, 3, 1), (2, 2, 2)])
+def test_max_pool_shortcuts_route_like_the_textbook(kernel, stride, dilation, torch):
+    """The separable path (stride == kernel), assignment (stride > kernel) and dilation (windows
+    share taps even with stride >= kernel: kernel 2, dilation 2, stride 2), with ties."""
+    x = np.random.default_rng(3).integers(0, 3, (2, 3, 11, 10)).astype(np.float64)
+    fn = lambda x: F.max_pool2d(x, kernel, stride, dilation=dilation)  # noqa: E731
+    fast, textbook = run_both(fn, [mg.tensor(x)])
+    for a, b in zip(fast, textbook):
+        np.testing.assert_array_equal(a, b)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.max_pool2d(xt, kernel, stride, dilation=dilation)
+    yt.backward(torch.tensor(np.random.default_rng(1).standard_normal(yt.shape)))
+    np.testing.assert_allclose(textbook[1], xt.grad.numpy(), rtol=1e-12, atol=1e-15)  # overlaps add in another order
+
+
+def test_the_switch_chooses_the_implementation(monkeypatch):
+    """enabled=False runs the task blocks (a wrong im2col shows); enabled=True does not call them;
+    flags() restores the setting, also after an error."""
+    calls = []
+    real = conv_module.im2col
+    monkeypatch.setattr(conv_module, "im2col", lambda src, geom: (calls.append(geom), real(src, geom))[1])
+    x, w = mg.randn(1, 2, 6, 6, requires_grad=True), mg.randn(3, 2, 3, 3, requires_grad=True)
+    assert accelerated.enabled and accelerated.kernels() is not None
+    F.conv2d(x, w).sum().backward()
+    assert calls == []
+    with accelerated.flags(enabled=False):
+        assert accelerated.kernels() is None
+        F.conv2d(x, w).sum().backward()
+    assert len(calls) == 2  # forward, and backward's im2col of pad(x)
+    with pytest.raises(KeyError):
+        with accelerated.flags(enabled=False):
+            raise KeyError
+    assert accelerated.enabled
+
+
+def test_a_block_wrong_only_with_dilation_fails_on_the_textbook_path(monkeypatch, torch):
+    """An im2col that forgets the dilation: conv2d with dilation is wrong on the textbook path
+    (as in a student copy and in grading), while the accelerated path would have hidden it."""
+    real = conv_module.im2col
+
+    def no_dilation(src, geom):
+        return real(src, Geometry(geom.kernel, geom.stride, (1, 1), geom.out_hw))
+
+    monkeypatch.setattr(conv_module, "im2col", no_dilation)
+    x = np.random.default_rng(0).standard_normal((1, 2, 9, 9))
+    w = np.random.default_rng(1).standard_normal((2, 2, 3, 3))
+    expected = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), dilation=2).numpy()
+    np.testing.assert_allclose(F.conv2d(mg.tensor(x), mg.tensor(w), dilation=2).numpy(), expected)  # accelerated
+    with accelerated.flags(enabled=False):
+        assert not np.allclose(F.conv2d(mg.tensor(x), mg.tensor(w), dilation=2).numpy(), expected)
+
+
+def test_environment_variable_switches_it_off():
+    code = "import minigrad.backends as b; print(b.accelerated.enabled, b.accelerated.is_available())"
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, MINIGRAD_ACCELERATED="0"),
+                         capture_output=True, text=True, check=True, cwd=ROOT).stdout.split()
+    assert out == ["False", "True"]
+
+
+@pytest.mark.conv_im2col
+@pytest.mark.conv_col2im
+@pytest.mark.conv_conv2d_backward
+@pytest.mark.conv_conv_transpose2d
+@pytest.mark.parametrize("budget", [1, 200, 4000])
+def test_conv_chunks_and_reused_scratch_buffers(budget, monkeypatch, torch):
+    """Tiny column budgets force many chunks through the same scratch buffers; the results
+    must not change, even when a second convolution reuses the buffers in between."""
+    monkeypatch.setattr(columns, "COLUMN_BUDGET_BYTES", budget)
+    monkeypatch.setattr(columns, "MIN_CHUNK_COLUMNS", 1)
+    strided = dict(x=(3, 2, 9, 8), stride=(2, 1), padding=(1, 0), dilation=(1, 2))
+    for cfg in (
+        dict(strided, w=(3, 2, 3, 2)),  # conv2d: dW from im2col(x), dx by col2im
+        dict(x=(3, 3, 9, 8), w=(2, 3, 3, 2), stride=(1, 1), padding=(1, 0), dilation=(1, 2)),  # both from im2col(g)
+        dict(strided, w=(2, 3, 3, 2), output_padding=(1, 0)),  # conv_transpose2d
+    ):
+        fn, fn_t = conv_fns(cfg, torch)
+        x, w, b = inputs_for(cfg, "cpu")
+        other = inputs_for(dict(x=(1, 2, 5, 5), w=(4, 2, 2, 2), stride=1, padding=0, dilation=1), "cpu", seed=3)
+
+        def interleaved(x, w, b):
+            y = fn(x, w, b)
+            F.conv2d(*other)  # touches the same scratch buffers before y's backward runs
+            return y
+
+        check_against_torch(torch, interleaved, fn_t, [x, w, b], rtol=1e-10, atol=1e-11)
+        assert mg.gradcheck(interleaved, [x, w, b], mode="directional", n_directions=2)
+
+
+@pytest.mark.conv_conv2d_backward
+@pytest.mark.parametrize("c_in, c_out", [(3, 2), (2, 2), (2, 3)], ids=["full-conv", "full-conv-equal", "col2im"])
+@pytest.mark.parametrize(
+    "kernel, padding, dilation",
+    [((3, 3), (0, 0), (1, 1)), ((3, 2), (2, 1), (1, 1)), ((3, 3), (1, 2), (2, 1)), ((2, 3), (2, 0), (1, 1))],
+    ids=["valid", "same-ish", "dilated", "pad-beyond-kernel"],
+)
+def test_conv_stride_one_input_gradient_paths(c_in, c_out, kernel, padding, dilation, device, torch):
+    """With stride 1 and C_in >= C_out the input gradient is a full convolution of g;
+    otherwise (and when padding exceeds dilation*(kernel-1)) it is col2im. Both must agree
+    with finite differences and with PyTorch."""
+    cfg = dict(x=(2, c_in, 7, 6), w=(c_out, c_in) + kernel, stride=(1, 1), padding=padding, dilation=dilation)
+    fn, fn_t = conv_fns(cfg, torch)
+    assert mg.gradcheck(fn, inputs_for(cfg, device))
+    check_against_torch(torch, fn, fn_t, inputs_for(cfg, device, seed=1), rtol=1e-10, atol=1e-11)
+
+
+
+@given(n=st.integers(1, 4), c=st.integers(1, 600), oh=st.integers(1, 40), ow=st.integers(1, 600),
+       budget=st.sampled_from([1, 10_000, 4 * 2**20]), min_cols=st.sampled_from([1, 64, 2048]),
+       cap=st.sampled_from([1, 50_000, 24 * 2**20]))
+@example(n=1, c=512, oh=64, ow=64, budget=4 * 2**20, min_cols=2048, cap=24 * 2**20)  # a deep U-Net layer
+def test_chunks_tile_the_output_within_the_byte_bounds(n, c, oh, ow, budget, min_cols, cap, monkeypatch):
+    """Every (sample, output row) lands in exactly one chunk, and a chunk's column matrix stays
+    under MAX_COLUMN_BYTES unless a single output row is already larger."""
+    monkeypatch.setattr(columns, "COLUMN_BUDGET_BYTES", budget)
+    monkeypatch.setattr(columns, "MIN_CHUNK_COLUMNS", min_cols)
+    monkeypatch.setattr(columns, "MAX_COLUMN_BYTES", cap)
+    geom = Geometry((3, 3), (1, 1), (1, 1), (oh, ow))
+    covered = np.zeros((n, oh), dtype=int)
+    row_bytes = c * 9 * ow * 4
+    rows_per_sample = {}
+    for n0, n1, r0, r1 in columns.chunks(n, c, geom, 4):
+        covered[n0:n1, r0:r1] += 1
+        chunk_bytes = (n1 - n0) * (r1 - r0) * row_bytes
+        assert chunk_bytes <= max(cap, budget, row_bytes), (n0, n1, r0, r1)
+        if n1 - n0 == 1:
+            rows_per_sample.setdefault(n0, []).append(r1 - r0)
+    assert (covered == 1).all()
+    for sizes in rows_per_sample.values():  # evened out: no thin chunk at the end
+        assert max(sizes) - min(sizes) <= 1, sizes
+
+
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d", "max_pool2d"])
+def test_textbook_path_on_every_device(op, device, torch):
+    """The task blocks take their array module from the input: on the strict stand-in GPU (and a
+    real one) they run without a host copy and agree with PyTorch, as in a student copy there."""
+    from conftest import assert_close, assert_on, on_device
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 9, 8))
+    w = rng.standard_normal((4, 3, 3, 2)) if op == "conv2d" else rng.standard_normal((3, 2, 3, 3))
+    kw = {"conv2d": dict(stride=(2, 1), padding=1, dilation=(1, 2)),
+          "conv_transpose2d": dict(stride=2, padding=1, output_padding=1),
+          "max_pool2d": dict(kernel_size=3, stride=2, padding=1)}[op]
+    xs = [on_device(x, device)] + ([] if op == "max_pool2d" else [on_device(w, device)])
+    with accelerated.flags(enabled=False):
+        out = getattr(F, op)(*xs, **kw)
+        g = np.random.default_rng(8).standard_normal(out.shape)
+        out.backward(on_device(g, device, requires_grad=False).data)
+    ts = [torch.tensor(a, requires_grad=True) for a in ([x] if op == "max_pool2d" else [x, w])]
+    out_t = getattr(torch.nn.functional, op)(*ts, **kw)
+    out_t.backward(torch.tensor(g))
+    assert_on(device, out, *(t.grad for t in xs))
+    assert_close(out.data, out_t)
+    for t, tt in zip(xs, ts):
+        assert_close(t.grad, tt.grad)
