@@ -23,7 +23,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 INSTRUCTOR_PATHS = (".ci", "docs/instructors.md", "docs/instructor", "tests/instructor", "tests/hidden")
 #: the engine's accelerated path and its tests: never in a student copy nor in a grading tree, so
 #: that there every op runs the task blocks (minigrad.backends.accelerated falls back without it)
-ACCELERATED_PATHS = ("minigrad/accelerated", "tests/test_accelerated.py")
+ACCELERATED_PATHS = ("minigrad/accelerated", "unet/accelerated.py", "tests/test_accelerated.py")
 #: folders that are never copied anywhere (caches, environments, outputs)
 SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".hypothesis", "runs", "build", "dist",
              ".ipynb_checkpoints", "submissions", "grades"}

@@ -291,31 +291,6 @@ def test_describe_agrees_with_a_forward_pass(padding, n):
 
 
 # ---- issue 18: weight maps, data and prediction edge cases --------------------------------------
-@pytest.mark.parametrize("size, n_cells, sigma", [(120, 25, 5.0), (160, 40, 0.7)])
-def test_fast_weight_map_equals_the_textbook_one_bit_for_bit(size, n_cells, sigma):
-    """sigma 0.7: the reach (28 px) is far smaller than the image, so the cropping is exercised."""
-    from unet.data import synthetic_cells
-    from unet.weights import border_reach, weight_map_fast
-
-    _, instances = synthetic_cells(size, n_cells, seed=2, radius=(3, 7))
-    assert border_reach(sigma) < size // 2 or sigma == 5.0
-    np.testing.assert_array_equal(weight_map_fast(instances, sigma=sigma, progress=False),
-                                  weight_map(instances, sigma=sigma))
-    np.testing.assert_array_equal(weight_map_fast(instances, w0=3.0, sigma=sigma, class_weights=None, progress=False),
-                                  weight_map(instances, w0=3.0, sigma=sigma, class_weights=None))
-
-
-def test_fast_weight_map_shows_progress(capsys):
-    from unet.weights import weight_map_fast
-
-    instances = np.zeros((40, 40), np.int64)
-    instances[5:10, 5:10], instances[20:30, 20:30] = 1, 2
-    weight_map_fast(instances, progress=True)
-    assert "weight map" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="sigma=nan"):
-        weight_map_fast(instances, sigma=float("nan"))
-
-
 def save_pair(root, stem, image, mask, image_ext=".png", mask_ext=".png"):
     from PIL import Image
 
