@@ -272,3 +272,29 @@ def test_the_command_line_uses_the_fast_weight_map_only_where_the_tree_has_it(mo
 
     monkeypatch.setattr(builtins, "__import__", without_accelerated)
     assert unet.data.fast_weight_map() is unet_weight_map
+
+
+@pytest.mark.parametrize("mode, align_corners", [("bilinear", True), ("bilinear", False), ("nearest", None),
+                                                  ("nearest-exact", None)])
+@pytest.mark.parametrize("size", [(7, 9), (3, 4), (12, 12)], ids=["up", "down", "x2"])
+def test_interpolate_paths_agree_with_each_other_and_torch(mode, align_corners, size, device, torch):
+    """interpolate's adjoint: the accelerated two-product form equals the textbook block's
+    (on every device: no host copy) and PyTorch's gradient, float64."""
+    from conftest import assert_on, on_device
+
+    rng = np.random.default_rng(7)
+    x, g = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((2, 3) + size)
+    grads = []
+    for enabled in (True, False):
+        with accelerated.flags(enabled=enabled):
+            t = on_device(x, device)
+            y = F.interpolate(t, size=size, mode=mode, align_corners=align_corners)
+            assert type(y._ctx).__module__.startswith("minigrad.accelerated") == enabled
+            (y * on_device(g, device, requires_grad=False)).sum().backward()
+            assert_on(device, t.grad)
+            grads.append(mg.backend.to_numpy(t.grad))
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.interpolate(tx, size=size, mode=mode, align_corners=align_corners)
+    (ty * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(grads[0], tx.grad.numpy(), rtol=1e-12, atol=1e-13)

@@ -5,8 +5,10 @@ task blocks) live in ``minigrad.functional``. Used only through ``minigrad.backe
 * ``columns``: im2col/col2im on bounded chunks of output rows into scratch buffers, the 1x1 shortcut
 * ``conv``: Conv2d and ConvTranspose2d on those chunks; the stride-1 full-convolution backward
 * ``pool``: the separable max-pool (non-overlapping windows) and the assignment backward
+* ``interp``: interpolate's adjoint as two large matrix products
 """
 from .conv import Conv2d, ConvTranspose2d
+from .interp import Interpolate
 from .pool import MaxPool2d
 
-__all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d"]
+__all__ = ["Conv2d", "ConvTranspose2d", "Interpolate", "MaxPool2d"]

@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 
 from .. import backend
+from ..backends import accelerated
 from ..tensor import Function, Tensor
 from ._checks import refuse
 
@@ -182,7 +183,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     xp = backend.array_module(input.data)
     rows, cols = (_sample_axis(xp, input.dtype, n, o, mode, align_corners, s)
                   for n, o, s in zip(in_hw, out_hw, scales))
-    return Interpolate.apply(input, rows=rows, cols=cols)
+    fast = accelerated.kernels()  # the accelerated path's adjoint where present and enabled
+    return (fast.Interpolate if fast is not None else Interpolate).apply(input, rows=rows, cols=cols)
 
 
 def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:
