@@ -535,6 +535,10 @@ def tree_key(tree: str, task: str) -> str:
     return h.hexdigest()
 
 
+#: the sandbox slot of the reference's runs (grade serialises them; students' runs use 0..jobs-1)
+REFERENCE_SLOT = 999
+
+
 def expected_outputs(sandbox, reference_tree: str, task: str, cases, limits) -> list:
     """The reference's outputs for ``cases`` (run once per reference tree and case set)."""
     key = (tree_key(reference_tree, task), tuple(c.key for c in cases))
@@ -543,7 +547,9 @@ def expected_outputs(sandbox, reference_tree: str, task: str, cases, limits) -> 
             os.chmod(tmp, 0o711)  # a run with its own uid passes through (and lists nothing)
             tree = os.path.join(tmp, "tree")
             shutil.copytree(reference_tree, tree, ignore=shutil.ignore_patterns("__pycache__"))
-            outs, outcome = run_probe(sandbox, tree, os.path.join(tmp, "io"), cases, limits)
+            # a slot (so a uid) of its own: a run's end kills its uid's processes, and a student's
+            # run may be going on beside this one in slot 0, 1, ...
+            outs, outcome = run_probe(sandbox, tree, os.path.join(tmp, "io"), cases, limits, REFERENCE_SLOT)
         broken = [(c.key, o.error) for c, o in zip(cases, outs) if o.arrays is None]
         if broken:
             raise RuntimeError(f"the reference tree fails its own case {broken[0][0]}: {broken[0][1] or outcome.log[-800:]}")

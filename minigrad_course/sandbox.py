@@ -16,7 +16,7 @@ What a bubblewrap run gets (``run``):
   (``output_bytes``), and wall time (the whole namespace is killed when it runs out).
 
 Run as root (a container, Gradescope, a CI machine), the run drops to its own unprivileged uid
-outside too (``60000 + slot``): where the Python installation is readable by other users, bwrap
+outside too (``run_uid(slot)``: unique to this grading process and slot): where the Python installation is readable by other users, bwrap
 itself is started as that uid (an unprivileged user namespace); otherwise (Python under a
 private home such as /root) bwrap is started as root without a user namespace, binds what the
 run needs (the folders it creates on the way are traversable), and ``setpriv`` drops the run to
@@ -63,6 +63,15 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/a
 
 #: util-linux's setpriv: drops a root-started bwrap run to its own uid (``Sandbox.run``)
 SETPRIV = "/usr/bin/setpriv"
+
+
+def run_uid(slot: int) -> int:
+    """The uid a run in ``slot`` (0..1023) gets when grading as root: unique to this grading
+    process and slot, so that ending a run (which kills its uid's processes) never touches a run
+    of another slot or of another ``grade`` going on at the same time."""
+    if not 0 <= slot < 1024:
+        raise ValueError(f"sandbox slot must be in [0, 1024), got {slot}")
+    return 100_000 + (os.getpid() % 50_000) * 1024 + slot
 
 
 class SandboxError(RuntimeError):
@@ -241,11 +250,11 @@ class Sandbox:
         container_name = f"minigrad-grade-{os.getpid()}-{slot}-{time.monotonic_ns()}"
         if self.kind == "bwrap":
             if os.geteuid() == 0 and all(_world_readable(p) for p in (sys.executable, self.tool)):
-                user = group = 60000 + slot  # an unprivileged uid of its own outside as well
+                user = group = run_uid(slot)  # an unprivileged uid of its own outside as well
                 for root in (tree, io_dir):
                     _chown_tree(root, user)
             elif os.geteuid() == 0 and os.path.exists(SETPRIV):
-                drop = 60000 + slot  # Python is not readable by others: bwrap as root, setpriv drops inside
+                drop = run_uid(slot)  # Python is not readable by others: bwrap as root, setpriv drops inside
                 for root in (tree, io_dir):
                     _chown_tree(root, drop)
             cmd = self._bwrap_argv(tree, io_dir, argv, env, 65534, drop_to=drop)
@@ -260,7 +269,7 @@ class Sandbox:
             if self.kind == "user":
                 if os.geteuid() != 0:
                     raise SandboxError("sandbox 'user' needs the grader to run as root (to drop to another uid)")
-                user = group = 60000 + slot
+                user = group = run_uid(slot)
                 for root in (tree, io_dir):
                     _chown_tree(root, user)
         launcher = [sys.executable, "-I", "-S", "-c", _LAUNCH,

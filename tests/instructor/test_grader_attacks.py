@@ -259,9 +259,11 @@ open("/io/seen.txt", "w").write(repr(seen))
     out = box.run(str(tree), str(io_dir), [sys.executable, "-c", probe], {}, Limits(wall_seconds=60), slot=3)
     assert out.returncode == 0, out.log
     seen = eval((io_dir / "seen.txt").read_text())  # our own file, written by our own probe
-    # as root the run is dropped to its own uid outside too (60000 + slot); otherwise it is the
+    # as root the run is dropped to its own uid outside too (run_uid(slot)); otherwise it is the
     # user namespace's 65534
-    uid = 60000 + 3 if os.geteuid() == 0 else 65534
+    from minigrad_course.sandbox import run_uid
+
+    uid = run_uid(3) if os.geteuid() == 0 else 65534
     assert seen == {"tree": False, "home": False, "net": False, "shadow": False, "pid1": True, "uid": uid, "torch": False,
                     "venv_writable": False, "fork_bomb_stopped": True}, seen
     assert _attack_processes() == []
