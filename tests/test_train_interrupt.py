@@ -88,7 +88,10 @@ def test_random_sigint_and_sigterm_then_resume_end_bit_identical(tmp_path):
             saved_at.append(int(err.split("stopped after step ")[1].split(";")[0]))
     print("exit codes:", exit_codes, "checkpoints saved by an interruption at steps:", saved_at)
     assert exit_codes[-1] == 0, exit_codes
-    assert len(saved_at) >= 3, f"only {len(saved_at)} interruptions landed in training: {exit_codes}"
+    # landed in training = handled by train()'s deferral (130/143); at an epoch's end the checkpoint
+    # was just written, so such an interruption saves nothing new (saved_at counts the others)
+    landed = [code for code in exit_codes if code in (130, 143)]
+    assert len(landed) >= 3 and saved_at, f"only {len(landed)} interruptions landed in training: {exit_codes}"
     assert not [p for p in os.listdir(cut) if p.startswith(".tmp-")]
     assert_same_checkpoints(tmp_path / "full" / "checkpoint.npz", ckpt, step=16)
     full_metrics = json.loads((tmp_path / "full" / "metrics.json").read_text())
