@@ -331,8 +331,8 @@ def is_writeable(a) -> bool:
     NumPy keeps a flag for this (a broadcast view is read-only). CuPy arrays have no such
     flag and let a write through a broadcast view land in its base, several elements racing
     for one address; so elsewhere it is judged from the strides: a zero stride along an axis
-    longer than 1 means elements share memory. (Views made with as_strided that overlap
-    without a zero stride are not detected; minigrad makes none.)
+    longer than 1 means elements share memory. (Views that overlap without a zero stride,
+    as ``overlapping_windows`` makes, are not detected; those are made read-only.)
     """
     if isinstance(a, np.ndarray):
         return bool(a.flags.writeable)
@@ -347,6 +347,17 @@ def matmul_writes_strided_out(xp) -> bool:
     computes into a contiguous temporary and then copies it, so there a caller should make
     that temporary itself (and keep it), or write into contiguous memory."""
     return xp is np
+
+
+def overlapping_windows(a, offset: int, shape, strides):
+    """A read-only view of the C-contiguous array ``a``'s memory from element ``offset`` on,
+    with the given shape and byte strides, windows overlapping (each element may appear in
+    several): a band of a matrix product read in place. The caller keeps it inside ``a``."""
+    xp = array_module(a)
+    view = xp.lib.stride_tricks.as_strided(a.reshape(-1)[offset:], shape=tuple(shape), strides=tuple(strides))
+    if isinstance(view, np.ndarray):
+        view.flags.writeable = False
+    return view
 
 
 #: On a device, one chunk of convolution columns may take at most this share of free memory.

@@ -298,3 +298,55 @@ def test_interpolate_paths_agree_with_each_other_and_torch(mode, align_corners, 
     (ty * torch.tensor(g)).sum().backward()
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(grads[0], tx.grad.numpy(), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("mode, align_corners", [("bilinear", True), ("bilinear", False), ("nearest", None),
+                                                  ("nearest-exact", None)])
+@pytest.mark.parametrize("in_hw, out_hw", [((48, 64), (96, 128)), ((64, 48), (128, 72)), ((96, 80), (48, 40)),
+                                           ((100, 64), (150, 192)), ((32, 128), (64, 256))])
+def test_interpolate_banded_products_agree_with_textbook_and_torch(mode, align_corners, in_hw, out_hw, device,
+                                                                     torch):
+    """Sizes whose sampling matrices cut into blocks (the accelerated path's banded products on
+    the CPU, windows read in place, the first and last blocks clipped): forward and adjoint equal
+    the textbook path's and PyTorch's, float64, and float32 to a few ulp."""
+    from conftest import assert_on, on_device
+
+    from minigrad.accelerated import interp as fast_interp
+
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3) + in_hw)
+    g = rng.standard_normal((2, 3) + out_hw)
+    kinds = {fast_interp.band_of(fast_interp.sampling_matrix(np, *F.interp._sample_axis(
+        np, np.float64, n, o, mode, align_corners, None), n, np.float64)) is not None
+        for n, o in zip(in_hw, out_hw)}
+    assert mode.startswith("nearest") or True in kinds, "no axis of this case takes the banded product"
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 3e-6)):
+        results = []
+        for enabled in (True, False):
+            with accelerated.flags(enabled=enabled):
+                t = on_device(x.astype(dtype), device)
+                y = F.interpolate(t, size=out_hw, mode=mode, align_corners=align_corners)
+                (y * on_device(g.astype(dtype), device, requires_grad=False)).sum().backward()
+                assert_on(device, t.grad)
+                assert y.dtype == t.grad.dtype == dtype
+                results.append((mg.backend.to_numpy(y.data), mg.backend.to_numpy(t.grad)))
+        np.testing.assert_allclose(results[0][0], results[1][0], rtol=tol, atol=tol)
+        np.testing.assert_allclose(results[0][1], results[1][1], rtol=tol, atol=tol * 10)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.interpolate(tx, size=out_hw, mode=mode, align_corners=align_corners)
+    (ty * torch.tensor(g)).sum().backward()
+    with accelerated.flags(enabled=True):
+        t = mg.Tensor(x, requires_grad=True)
+        y = F.interpolate(t, size=out_hw, mode=mode, align_corners=align_corners)
+        (y * mg.Tensor(g)).sum().backward()
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(t.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-11)
+
+
+def test_overlapping_windows_are_read_only():
+    """The banded product's windows share memory: a write through one would land in others."""
+    a = np.arange(10.0)
+    view = mg.backend.overlapping_windows(a, 1, (3, 4), (16, 8))
+    assert view[1, 0] == view[0, 2] == 3.0
+    with pytest.raises(ValueError):
+        view[0, 0] = 1.0
