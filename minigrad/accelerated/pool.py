@@ -29,6 +29,23 @@ class MaxPool2d(pool.MaxPool2d):
         self.x_shape, self.padding = x.shape, padding
         return self._forward_separable(x)
 
+    @property
+    def winner(self):
+        """The textbook op's winners k = i*kw + j, (N, C, OH, OW) uint8 (for return_indices);
+        made from the separable path's row and column winners only when asked for."""
+        if not self.separable:
+            return self._winner
+        (kh, kw), (oh, ow) = self.geom.kernel, self.geom.out_hw
+        xp = backend.array_module(self.row_winner)
+        n, c = self.row_winner.shape[:2]
+        rows = self.row_winner[:, :, :, None].astype(np.intp)
+        j = xp.take_along_axis(self.col_winner.reshape(n, c, oh, kh, ow), rows, axis=3)[:, :, :, 0]
+        return (self.row_winner * np.uint8(kw) + j).astype(np.uint8, copy=False)
+
+    @winner.setter
+    def winner(self, value):
+        self._winner = value
+
     @staticmethod
     def _running_max(views):
         """Elementwise max over a list of equally shaped views, and the index of the first
@@ -48,17 +65,13 @@ class MaxPool2d(pool.MaxPool2d):
     def _forward_separable(self, x):
         """Non-overlapping windows (stride == kernel, no padding): take the max along the
         width first, then along the height. The first maximum in row-major order still wins on
-        ties (first column of the first row holding the maximum)."""
+        ties (first column of the first row holding the maximum). Saved for backward: the
+        winning column of every input row in each window (``col_winner``, (N, C, OH*kh, OW))
+        and the winning row of each window (``row_winner``, (N, C, OH, OW)), uint8."""
         (kh, kw), (oh, ow) = self.geom.kernel, self.geom.out_hw
-        xp = backend.array_module(x)
         x = x[:, :, : oh * kh, : ow * kw]
-        row_max, col_winner = self._running_max([x[:, :, :, j::kw] for j in range(kw)])
-        out, row_winner = self._running_max([row_max[:, :, i::kh] for i in range(kh)])
-        # one representation for backward: k = i*kw + j, with j the winning column of the
-        # winning row i (col_winner holds one j per input row and output column)
-        n, c = x.shape[:2]
-        j = xp.take_along_axis(col_winner.reshape(n, c, oh, kh, ow), row_winner[:, :, :, None].astype(np.intp), axis=3)
-        self.winner = (row_winner * np.uint8(kw) + j[:, :, :, 0]).astype(np.uint8, copy=False)
+        row_max, self.col_winner = self._running_max([x[:, :, :, j::kw] for j in range(kw)])
+        out, self.row_winner = self._running_max([row_max[:, :, i::kh] for i in range(kh)])
         return out
 
     def backward(self, g):
@@ -76,14 +89,13 @@ class MaxPool2d(pool.MaxPool2d):
         # (A non-finite gradient would leak into its window's losers as nan; it is not finite anyway.)
         if self.separable:  # windows tile the input: two passes, first the row, then the column
             oh, ow = g.shape[2:]
-            row_winner, col_winner = self.winner // np.uint8(kw), self.winner % np.uint8(kw)
             rows = xp.empty((n, c, oh, kh, ow), dtype=g.dtype)  # g sent to the winning row of each window
             for i in range(kh):
-                xp.multiply(g, row_winner == i, out=rows[:, :, :, i])
+                xp.multiply(g, self.row_winner == i, out=rows[:, :, :, i])
             rows = rows.reshape(n, c, oh * kh, ow)
             inside = dx[:, :, : oh * kh, : ow * kw]  # rows/columns past the last window keep 0
-            for j in range(kw):  # ...and then to the winning column (the same j on every row of a window)
-                xp.multiply(rows, xp.repeat(col_winner, kh, axis=2) == j, out=inside[:, :, :, j::kw])
+            for j in range(kw):  # ...and then to that row's winning column (rows that lost hold 0)
+                xp.multiply(rows, self.col_winner == j, out=inside[:, :, :, j::kw])
             return (dx,)
         for k in range(kh * kw):  # each input pixel is in at most one window: assignment suffices
             rows, cols = self.geom.window_slices(k // kw, k % kw)
