@@ -82,6 +82,27 @@ def numpy_gemm_floor(name, repeats=3):
     return {"seconds": total, "peak_mib": 0.0}
 
 
+def minigrad_step(cfg, rng, x_np):
+    """One minigrad training step of the configuration's U-Net (weighted cross-entropy, SGD)."""
+    import numpy as np
+
+    import minigrad as mg
+    from unet import UNet
+
+    model = UNet(depth=cfg["depth"], base_channels=cfg["base"])
+    out = model.output_size(cfg["size"])
+    opt = mg.optim.SGD(model.parameters(), lr=1e-4, momentum=0.99)
+    target = rng.integers(0, 2, (cfg["batch"], out, out))
+    weight = rng.uniform(0.5, 5, (cfg["batch"], out, out)).astype(np.float32)
+
+    def step():
+        loss = mg.functional.cross_entropy(model(mg.tensor(x_np)), target, pixel_weight=weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
 def worker(framework, name, steps):
     import numpy as np
 
@@ -91,20 +112,7 @@ def worker(framework, name, steps):
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal((cfg["batch"], 1, cfg["size"], cfg["size"]), dtype=np.float32)
     if framework == "minigrad":
-        import minigrad as mg
-        from unet import UNet
-
-        model = UNet(depth=cfg["depth"], base_channels=cfg["base"])
-        out = model.output_size(cfg["size"])
-        opt = mg.optim.SGD(model.parameters(), lr=1e-4, momentum=0.99)
-        target = rng.integers(0, 2, (cfg["batch"], out, out))
-        weight = rng.uniform(0.5, 5, (cfg["batch"], out, out)).astype(np.float32)
-
-        def step():
-            loss = mg.functional.cross_entropy(model(mg.tensor(x_np)), target, pixel_weight=weight)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        step = minigrad_step(cfg, rng, x_np)
     else:
         import torch
         import torch.nn as tnn
