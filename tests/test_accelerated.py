@@ -350,3 +350,41 @@ def test_overlapping_windows_are_read_only():
     assert view[1, 0] == view[0, 2] == 3.0
     with pytest.raises(ValueError):
         view[0, 0] = 1.0
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", [(4, 3, 5, 6), (2, 4, 7), (3, 2)], ids=["4d", "3d", "2d"])
+def test_batch_norm_paths_agree_with_each_other_and_torch(training, affine, shape, device, torch):
+    """batch_norm's backward from the per-channel sums (accelerated) equals the textbook block's
+    and PyTorch's: input, weight and bias gradients, training and eval, float64, every device;
+    each path's op is the one asked for."""
+    from conftest import assert_on, on_device
+
+    rng = np.random.default_rng(5)
+    c = shape[1]
+    x = rng.standard_normal(shape) * 3 + 1
+    g = rng.standard_normal(shape)
+    w, b = rng.uniform(0.5, 2, c), rng.standard_normal(c)
+    rm, rv = rng.standard_normal(c), rng.uniform(0.5, 2, c)
+    grads = []
+    for enabled in (True, False):
+        with accelerated.flags(enabled=enabled):
+            t = on_device(x, device)
+            tw, tb = (on_device(w, device), on_device(b, device)) if affine else (None, None)
+            y = F.batch_norm(t, on_device(rm, device, False).data, on_device(rv, device, False).data, tw, tb,
+                             training=training)
+            assert type(y._ctx).__module__.startswith("minigrad.accelerated") == enabled
+            (y * on_device(g, device, requires_grad=False)).sum().backward()
+            got = [t.grad] + ([tw.grad, tb.grad] if affine else [])
+            for a in got:
+                assert_on(device, a)
+            grads.append([mg.backend.to_numpy(a) for a in got])
+    tx = torch.tensor(x, requires_grad=True)
+    tw_, tb_ = (torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)) if affine else (None, None)
+    ty = torch.nn.functional.batch_norm(tx, torch.tensor(rm), torch.tensor(rv), tw_, tb_, training=training)
+    (ty * torch.tensor(g)).sum().backward()
+    expected = [tx.grad.numpy()] + ([tw_.grad.numpy(), tb_.grad.numpy()] if affine else [])
+    for fast, textbook, want in zip(grads[0], grads[1], expected):
+        np.testing.assert_allclose(fast, textbook, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(fast, want, rtol=1e-10, atol=1e-12)

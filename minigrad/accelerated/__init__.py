@@ -5,10 +5,12 @@ task blocks) live in ``minigrad.functional``. Used only through ``minigrad.backe
 * ``columns``: im2col/col2im on bounded chunks of output rows into scratch buffers, the 1x1 shortcut
 * ``conv``: Conv2d and ConvTranspose2d on those chunks; the stride-1 full-convolution backward
 * ``pool``: the separable max-pool (non-overlapping windows) and the assignment backward
-* ``interp``: interpolate's adjoint as two large matrix products
+* ``interp``: interpolate's forward and adjoint as banded matrix products
+* ``norm``: batch_norm's backward from the per-channel sums, without full-size temporaries
 """
 from .conv import Conv2d, ConvTranspose2d
 from .interp import Interpolate
+from .norm import BatchNorm
 from .pool import MaxPool2d
 
-__all__ = ["Conv2d", "ConvTranspose2d", "Interpolate", "MaxPool2d"]
+__all__ = ["BatchNorm", "Conv2d", "ConvTranspose2d", "Interpolate", "MaxPool2d"]

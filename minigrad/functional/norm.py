@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from .. import backend
+from ..backends import accelerated
 from ..tensor import Function, Tensor
 
 
@@ -138,7 +139,9 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
     if input.size == 0:  # nothing to normalise (PyTorch returns the empty input)
         return input * 1.0
     stats = []
-    out = BatchNorm.apply(input, weight, bias, rm, rv, eps=eps, axes=axes, training=bool(training), stats_sink=stats)
+    fast = accelerated.kernels()  # the accelerated path's backward where present and enabled
+    out = (fast.BatchNorm if fast is not None else BatchNorm).apply(input, weight, bias, rm, rv, eps=eps, axes=axes,
+                                                                     training=bool(training), stats_sink=stats)
     if training:  # PyTorch updates the running statistics in place, outside autograd
         mean, var = stats
         if rm is not None:
