@@ -354,7 +354,16 @@ def overlapping_windows(a, offset: int, shape, strides):
     with the given shape and byte strides, windows overlapping (each element may appear in
     several): a band of a matrix product read in place. The caller keeps it inside ``a``."""
     xp = array_module(a)
-    view = xp.lib.stride_tricks.as_strided(a.reshape(-1)[offset:], shape=tuple(shape), strides=tuple(strides))
+    shape, strides = tuple(int(n) for n in shape), tuple(int(s) for s in strides)
+    if len(shape) != len(strides) or min(shape + strides, default=0) < 0 or offset < 0:
+        raise ValueError(f"overlapping_windows: shape and strides must be non-negative and of one length, and offset "
+                         f"non-negative, got shape={shape}, strides={strides}, offset={offset}")
+    last = offset * a.itemsize + sum((n - 1) * s for n, s in zip(shape, strides)) if min(shape, default=1) else -1
+    if not a.flags.c_contiguous or last >= a.size * a.itemsize or any(s % a.itemsize for s in strides):
+        raise ValueError(f"overlapping_windows: the windows must lie inside the C-contiguous array of {a.size} "
+                         f"elements of {a.itemsize} bytes, in whole elements; got offset={offset}, shape={shape}, "
+                         f"strides={strides}, reaching byte {last}")
+    view = xp.lib.stride_tricks.as_strided(a.reshape(-1)[offset:], shape=shape, strides=strides)
     if isinstance(view, np.ndarray):
         view.flags.writeable = False
     return view

@@ -350,6 +350,35 @@ def test_overlapping_windows_are_read_only():
     assert view[1, 0] == view[0, 2] == 3.0
     with pytest.raises(ValueError):
         view[0, 0] = 1.0
+    # a view reaching past the array would read memory that is not its own: refused, naming why
+    with pytest.raises(ValueError, match="must lie inside the C-contiguous array of 10 elements"):
+        mg.backend.overlapping_windows(a, 3, (3, 4), (16, 8))  # its last element would be a[10]
+    with pytest.raises(ValueError, match="whole elements"):
+        mg.backend.overlapping_windows(a, 0, (2, 2), (12, 8))
+    with pytest.raises(ValueError, match="non-negative"):
+        mg.backend.overlapping_windows(a, 0, (2, 2), (-8, 8))
+
+
+@settings(max_examples=12, deadline=None)
+@given(blocks=st.integers(3, 5), mode_corners=st.sampled_from([("bilinear", True), ("bilinear", False),
+                                                               ("nearest", None), ("nearest-exact", None)]),
+       factors=st.tuples(st.sampled_from([2, 3, 0.5]), st.sampled_from([2, 1.5])), seed=st.integers(0, 99))
+def test_interpolate_banded_products_gradcheck_hypothesis(blocks, mode_corners, factors, seed, torch):
+    """Hypothesis-drawn banded sizes (16 * blocks px, up x2 / x3 / x1.5 and down x0.5): the
+    accelerated forward equals PyTorch's, and its adjoint passes a float64 central-difference
+    gradcheck (sizes whose sampling cuts into blocks, so the banded products run)."""
+    mode, corners = mode_corners
+    rng = np.random.default_rng(seed)
+    in_hw = (16 * blocks, 32)
+    out_hw = tuple(int(n * f) for n, f in zip(in_hw, factors))
+    x = rng.standard_normal((1, 2) + in_hw)
+    with accelerated.flags(enabled=True):
+        t = mg.tensor(x, requires_grad=True)
+        y = F.interpolate(t, size=out_hw, mode=mode, align_corners=corners)
+        assert type(y._ctx).__module__ == "minigrad.accelerated.interp" and y._ctx.banded
+        ty = torch.nn.functional.interpolate(torch.tensor(x), size=out_hw, mode=mode, align_corners=corners)
+        np.testing.assert_allclose(y.data, ty.numpy(), rtol=1e-12, atol=1e-12)
+        assert mg.gradcheck(lambda a: F.interpolate(a, size=out_hw, mode=mode, align_corners=corners), [t])
 
 
 @pytest.mark.parametrize("training", [True, False])
