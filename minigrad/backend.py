@@ -12,6 +12,8 @@ treats its arrays exactly as it treats CuPy's.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 try:  # CuPy is optional: ``pip install minigrad-unet[gpu]``
@@ -341,6 +343,15 @@ def is_writeable(a) -> bool:
     return all(stride != 0 or n <= 1 for stride, n in zip(a.strides, a.shape))
 
 
+def owns_memory(a) -> bool:
+    """Whether ``a`` has memory of its own (not a view of another array) and may be written."""
+    flags = getattr(a, "flags", None)
+    if flags is None or not is_array(a):
+        return False
+    owns = flags.owndata if hasattr(flags, "owndata") else flags["OWNDATA"]
+    return bool(owns) and is_writeable(a)
+
+
 def matmul_writes_strided_out(xp) -> bool:
     """Whether ``xp.matmul(a, b, out=view)`` writes straight into a view whose rows are
     strided (a block of rows of a larger array). NumPy's BLAS call takes the row stride; CuPy
@@ -367,6 +378,24 @@ def overlapping_windows(a, offset: int, shape, strides):
     if isinstance(view, np.ndarray):
         view.flags.writeable = False
     return view
+
+
+def host_threads(a) -> int:
+    """How many threads may split elementwise work on ``a``'s array module: on the host
+    (NumPy, whose ufuncs release the GIL while they compute) the cores this process may use,
+    ``MINIGRAD_NUM_THREADS`` if set (as OMP_NUM_THREADS bounds BLAS); on a device 1 (its kernels
+    already run in parallel)."""
+    if array_module(a) is not np:
+        return 1
+    wanted = os.environ.get("MINIGRAD_NUM_THREADS", "").strip()
+    if wanted:
+        if not wanted.isdigit() or int(wanted) < 1:
+            raise ValueError(f"MINIGRAD_NUM_THREADS must be a whole number >= 1, got {wanted!r}")
+        return int(wanted)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no sched_getaffinity (macOS, Windows)
+        return max(1, os.cpu_count() or 1)
 
 
 #: On a device, one chunk of convolution columns may take at most this share of free memory.

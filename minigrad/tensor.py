@@ -252,6 +252,28 @@ def unbroadcast(grad, shape):
 # --------------------------------------------------------------------------------------
 # Tensor
 # --------------------------------------------------------------------------------------
+def _references_of_one_local():
+    """What ``sys.getrefcount`` says of an object that one local variable holds (2 in CPython
+    up to 3.13: the variable and the call's argument), measured rather than assumed."""
+    only_here = object()
+    return sys.getrefcount(only_here)
+
+
+_ONE_LOCAL = _references_of_one_local() if hasattr(sys, "getrefcount") else None
+
+
+def _unshared(g) -> bool:
+    """Whether ``backward`` may make the array ``g`` a leaf's ``.grad`` without copying it:
+    g owns its memory (not a view, not read-only) and nothing but backward's one local variable
+    refers to it. PyTorch's AccumulateGrad steals a gradient on the same condition; copying it
+    would cost a full pass over memory (as much as the op that made it). A gradient also given
+    to another leaf, the ``grad`` passed to backward, or an array a Function kept are shared:
+    those are copied, so no ``.grad`` ever aliases another array."""
+    if _ONE_LOCAL is None or not backend.owns_memory(g):
+        return False
+    return sys.getrefcount(g) - 1 <= _ONE_LOCAL  # minus _unshared's own parameter
+
+
 def _as_array(data, dtype, device):
     if isinstance(data, Tensor):
         data = data.data
@@ -424,7 +446,10 @@ class Tensor:
                 continue
             fn = node._ctx
             if fn is None:  # a leaf: accumulate across backward calls until zeroed
-                node.grad = g.copy() if node.grad is None else node.grad + g
+                if node.grad is None:  # keep g itself when nothing else can reach it, else a copy
+                    node.grad = g if _unshared(g) else g.copy()
+                else:
+                    node.grad = node.grad + g
                 continue
             if fn.released:
                 raise RuntimeError(
@@ -441,6 +466,7 @@ class Tensor:
                     continue
                 key = id(parent)
                 grads[key] = pg if key not in grads else grads[key] + pg
+            input_grads = pg = None  # hold no gradient here: ``grads`` alone does (see _unshared)
             if not retain_graph:
                 fn.release()
 

@@ -417,3 +417,184 @@ def test_batch_norm_paths_agree_with_each_other_and_torch(training, affine, shap
     for fast, textbook, want in zip(grads[0], grads[1], expected):
         np.testing.assert_allclose(fast, textbook, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(fast, want, rtol=1e-10, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# batch_norm on the host: tiles of whole channels, or channels split over tiles, on threads
+# --------------------------------------------------------------------------------------
+TILINGS = {  # (TILE_ELEMENTS, WHOLE_CHANNEL_ELEMENTS) for a (3, 5, 6, 7) input: 126 values a channel
+    "channels split over 4 tiles": (40, 40),
+    "2 whole channels a tile": (300, 300),
+    "1 whole channel a tile": (1, 1000),
+}
+
+
+@pytest.fixture
+def tile_sizes(monkeypatch):
+    from minigrad.accelerated import tiles
+
+    def use(tile, whole):
+        monkeypatch.setattr(tiles, "TILE_ELEMENTS", tile)
+        monkeypatch.setattr(tiles, "WHOLE_CHANNEL_ELEMENTS", whole)
+
+    return use
+
+
+@pytest.mark.parametrize("needs", ["all", "input only", "parameters only"])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("tiling", list(TILINGS))
+def test_tiled_batch_norm_against_the_textbook_and_torch(tiling, training, needs, tile_sizes, monkeypatch, torch):
+    """The host's tiled batch_norm, with channels split over tiles (statistics combined by Chan's
+    formula, two passes each way) or whole channels in a tile (one pass each way), on 3 threads:
+    output, running statistics and every gradient asked for equal the textbook block's and
+    PyTorch's (float64), and only the gradients asked for are made."""
+    tile_sizes(*TILINGS[tiling])
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "3")
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 5, 6, 7)) * 4 + 50  # an offset that cancellation would show
+    g = rng.standard_normal(x.shape)
+    w, b = rng.uniform(0.5, 2, 5), rng.standard_normal(5)
+    rm0, rv0 = rng.standard_normal(5), rng.uniform(0.5, 2, 5)
+    grad_x, grad_params = needs != "parameters only", needs != "input only"
+    results = []
+    for enabled in (True, False):
+        with accelerated.flags(enabled=enabled):
+            t = mg.tensor(x, requires_grad=grad_x)
+            tw, tb = mg.tensor(w, requires_grad=grad_params), mg.tensor(b, requires_grad=grad_params)
+            rm, rv = rm0.copy(), rv0.copy()
+            y = F.batch_norm(t, rm, rv, tw, tb, training=training)
+            assert (type(y._ctx).__module__ == "minigrad.accelerated.norm") == enabled
+            if enabled:
+                whole = tiling != "channels split over 4 tiles"
+                assert len(y._ctx.tiles) == {True: 3 if "2 whole" in tiling else 5, False: 20}[whole]
+            (y * mg.tensor(g)).sum().backward()
+            results.append([y.data, rm, rv, t.grad, tw.grad, tb.grad])
+    tx = torch.tensor(x, requires_grad=grad_x)
+    tw_, tb_ = torch.tensor(w, requires_grad=grad_params), torch.tensor(b, requires_grad=grad_params)
+    trm, trv = torch.tensor(rm0), torch.tensor(rv0)
+    ty = torch.nn.functional.batch_norm(tx, trm, trv, tw_, tb_, training=training)
+    (ty * torch.tensor(g)).sum().backward()
+    want = [ty.detach().numpy(), trm.numpy(), trv.numpy()] + [
+        None if a.grad is None else a.grad.numpy() for a in (tx, tw_, tb_)]
+    for fast, textbook, expected in zip(*results, want):
+        if expected is None:
+            assert fast is None and textbook is None
+            continue
+        np.testing.assert_allclose(fast, textbook, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(fast, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("tiling", list(TILINGS))
+def test_tiled_batch_norm_is_bit_identical_on_any_number_of_threads(tiling, tile_sizes, monkeypatch):
+    """float32: the output, the running statistics and the gradients are the same bits on 1, 2
+    and 5 threads (each tile is computed alike; partial sums are combined in tile order)."""
+    tile_sizes(*TILINGS[tiling])
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((3, 5, 6, 7)) * 3 + 2).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    runs = []
+    for threads in ("1", "2", "5"):
+        monkeypatch.setenv("MINIGRAD_NUM_THREADS", threads)
+        t = mg.tensor(x, requires_grad=True)
+        w, b = mg.ones(5, requires_grad=True), mg.zeros(5, requires_grad=True)
+        rm, rv = np.zeros(5, np.float32), np.ones(5, np.float32)
+        y = F.batch_norm(t, rm, rv, w, b, training=True)
+        y.backward(g)
+        runs.append([y.data, rm, rv, t.grad, w.grad, b.grad])
+    for other in runs[1:]:
+        for a, b_ in zip(runs[0], other):
+            np.testing.assert_array_equal(a, b_)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 4), h=st.integers(1, 6), w=st.integers(1, 6),
+       tile=st.integers(1, 60), whole=st.integers(1, 120), training=st.booleans(), affine=st.booleans(),
+       threads=st.integers(1, 3))
+def test_tiled_batch_norm_gradcheck_and_torch_on_drawn_shapes_and_tiles(n, c, h, w, tile, whole, training, affine,
+                                                                       threads, torch):
+    """Hypothesis draws shapes, tile sizes (whole channels or split ones) and thread counts:
+    central differences (float64) and PyTorch agree with the tiled forward and backward."""
+    from minigrad.accelerated import tiles
+
+    if training and n * h * w == 1:
+        return  # one value per channel has no variance (refused, tested elsewhere)
+    rng = np.random.default_rng(n * 1000 + c * 100 + h * 10 + w)
+    x = rng.standard_normal((n, c, h, w)) * 2 + 1
+    wt, bs = rng.uniform(0.5, 2, c), rng.standard_normal(c)
+    rm, rv = rng.standard_normal(c), rng.uniform(0.5, 2, c)
+    saved = tiles.TILE_ELEMENTS, tiles.WHOLE_CHANNEL_ELEMENTS, os.environ.get("MINIGRAD_NUM_THREADS")
+    tiles.TILE_ELEMENTS, tiles.WHOLE_CHANNEL_ELEMENTS = tile, whole
+    os.environ["MINIGRAD_NUM_THREADS"] = str(threads)
+    try:
+        with accelerated.flags(enabled=True):
+            inputs = [mg.tensor(x, requires_grad=True)] + (
+                [mg.tensor(wt, requires_grad=True), mg.tensor(bs, requires_grad=True)] if affine else [])
+
+            def bn(a, *params):
+                return F.batch_norm(a, rm.copy(), rv.copy(), *params, training=training)
+
+            y = bn(*inputs)
+            assert type(y._ctx).__module__ == "minigrad.accelerated.norm"
+            ty = torch.nn.functional.batch_norm(torch.tensor(x), torch.tensor(rm), torch.tensor(rv),
+                                                *(torch.tensor(a) for a in ((wt, bs) if affine else ())),
+                                                training=training)
+            np.testing.assert_allclose(y.data, ty.numpy(), rtol=1e-10, atol=1e-10)
+            assert mg.gradcheck(bn, inputs)
+    finally:
+        tiles.TILE_ELEMENTS, tiles.WHOLE_CHANNEL_ELEMENTS = saved[:2]
+        if saved[2] is None:
+            os.environ.pop("MINIGRAD_NUM_THREADS", None)
+        else:
+            os.environ["MINIGRAD_NUM_THREADS"] = saved[2]
+
+
+def test_tile_runner_raises_a_workers_error_after_every_thread_is_done():
+    """An exception in one tile (on a helper thread) is raised by ``run`` once all threads have
+    finished: nothing is left running that could still write into the arrays. (Tiles run in
+    contiguous spans, one a thread: the failing span stops at its error, the others finish.)"""
+    import threading
+    import time
+
+    from minigrad.accelerated import tiles
+
+    done, lock = [], threading.Lock()
+
+    def work(i, tile):
+        if i == 4:
+            raise ZeroDivisionError("tile 4")
+        time.sleep(0.01)
+        with lock:
+            done.append(i)
+
+    with pytest.raises(ZeroDivisionError, match="tile 4"):
+        tiles.run(list(range(6)), work, threads=3)
+    assert sorted(done) == [0, 1, 2, 3]
+
+
+def test_host_threads_refuses_a_bad_setting(monkeypatch):
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "two")
+    with pytest.raises(ValueError, match="MINIGRAD_NUM_THREADS must be a whole number >= 1, got 'two'"):
+        mg.backend.host_threads(np.zeros(1))
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "0")
+    with pytest.raises(ValueError, match="got '0'"):
+        F.batch_norm(mg.tensor(np.ones((2, 3))), None, None, training=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_tiled_batch_norm_works_in_a_forked_child():
+    """The helper threads do not survive a fork: a child (a DataLoader worker, a grader) that
+    runs batch_norm after its parent did gets threads of its own instead of waiting forever."""
+    script = (
+        "import os, numpy as np, minigrad as mg, minigrad.functional as F\n"
+        "os.environ['MINIGRAD_NUM_THREADS'] = '2'\n"
+        "x = mg.tensor(np.random.default_rng(0).standard_normal((4, 64, 64, 64)).astype(np.float32))\n"
+        "want = F.batch_norm(x, None, None, training=True).data\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    ok = np.array_equal(F.batch_norm(x, None, None, training=True).data, want)\n"
+        "    os._exit(0 if ok else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "raise SystemExit(os.waitstatus_to_exitcode(status))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], timeout=120, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

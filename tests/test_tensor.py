@@ -223,3 +223,59 @@ def test_minigrad_tensor_is_the_module_and_makes_tensors_when_called():
     assert module.Tensor is mg.Tensor and module.Function is mg.Function
     t = mg.tensor([1.0, 2.0], requires_grad=True)
     assert isinstance(t, mg.Tensor) and t.requires_grad and t.dtype == np.float32
+
+
+class _FreshGradient(Function):
+    """y = 2x whose backward returns a new array (and remembers its id: a reference would share it)."""
+
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, g):
+        out = g * 2
+        _FreshGradient.last_id = id(out)
+        return out
+
+
+class _KeptGradient(Function):
+    """y = 2x whose backward keeps the array it returns (a Function's own state)."""
+
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, g):
+        self.kept = g * 2
+        return self.kept
+
+
+def test_leaf_takes_a_fresh_gradient_without_copying_it(device):
+    """A gradient array nothing else holds becomes the leaf's .grad as it is (PyTorch's
+    AccumulateGrad steals it too): a copy of an input-sized gradient costs a pass over memory."""
+    x = mg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, device=device)
+    _FreshGradient.apply(x).backward(mg.ones(2, 3, dtype=x.dtype, device=device).data)
+    assert id(x.grad) == _FreshGradient.last_id  # the same array (alive, so its id is its own)
+    np.testing.assert_array_equal(mg.backend.to_numpy(x.grad), np.full((2, 3), 2.0))
+
+
+def test_leaf_gradient_never_aliases_the_seed_a_sibling_or_a_kept_array(device):
+    """Every case where the gradient array is reachable from elsewhere gets a copy: the grad
+    passed to backward, one array handed to two leaves (add), an array a Function kept (with
+    retain_graph), a view of another array. Writing into .grad then changes nothing else."""
+    xp = mg.backend.module_of(device)
+    seed = xp.asarray(np.ones(3))
+    x = mg.tensor(np.zeros(3), requires_grad=True, device=device)
+    x.backward(seed)  # a leaf's own backward: the seed itself reaches the leaf
+    assert not mg.backend.may_share_memory(x.grad, seed)
+    a, b = (mg.tensor(np.zeros(3), requires_grad=True, device=device) for _ in range(2))
+    (a + b).backward(seed)  # add's backward gives its incoming gradient to both inputs
+    assert not mg.backend.may_share_memory(a.grad, b.grad) and not mg.backend.may_share_memory(a.grad, seed)
+    a.grad[...] = 7
+    np.testing.assert_array_equal(mg.backend.to_numpy(b.grad), np.ones(3))
+    k = mg.tensor(np.zeros(3), requires_grad=True, device=device)
+    y = _KeptGradient.apply(k)
+    y.backward(seed, retain_graph=True)
+    assert not mg.backend.may_share_memory(k.grad, y._ctx.kept)
+    v = mg.tensor(np.zeros((2, 3)), requires_grad=True, device=device)
+    v.reshape(6).backward(xp.asarray(np.ones(6)))  # reshape's backward returns a view
+    assert not mg.backend.may_share_memory(v.grad, seed)
+    np.testing.assert_array_equal(mg.backend.to_numpy(seed), np.ones(3))
