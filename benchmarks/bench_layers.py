@@ -228,7 +228,7 @@ def main():
         print(json.dumps(out))
         return
     env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "MINIGRAD_NUM_THREADS"):
         env[var] = str(args.threads)
     # The machines are shared: a neighbour's burst can slow a whole worker for tens of seconds.
     # Alternating the frameworks over several rounds and keeping each layer's best time gives

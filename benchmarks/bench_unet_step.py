@@ -182,7 +182,7 @@ def main():
         print(json.dumps(worker(args.worker[0], args.worker[1], args.steps)))
         return
     env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "MINIGRAD_NUM_THREADS"):
         env[var] = str(args.threads)
     names = ["paper", "teaching"] if args.config == "both" else [args.config]
     for name in names:

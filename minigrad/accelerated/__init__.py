@@ -6,7 +6,8 @@ task blocks) live in ``minigrad.functional``. Used only through ``minigrad.backe
 * ``conv``: Conv2d and ConvTranspose2d on those chunks; the stride-1 full-convolution backward
 * ``pool``: the separable max-pool (non-overlapping windows) and the assignment backward
 * ``interp``: interpolate's forward and adjoint as banded matrix products
-* ``norm``: batch_norm's backward from the per-channel sums, without full-size temporaries
+* ``norm``: batch_norm a tile of whole channels at a time: one visit forward, one backward
+* ``tiles``: cache-sized tiles of (N, C, H*W) and the threads that share them out
 """
 from .conv import Conv2d, ConvTranspose2d
 from .interp import Interpolate

@@ -9,9 +9,9 @@ backward, every step below running on the tile while it is in the cache:
                var  = sum(y * y) / m              BLAS dot products
                y   *= alpha;  y += b              alpha = w / sqrt(var + eps)
     backward   db   = sum(g)                      BLAS
-               dx   = x - mean;  s = sum(g * dx)  (dx's tile holds the centred values)
+               c    = x - mean;  s = sum(g * c)   (c in the thread's scratch buffer)
                dw   = s / sqrt(var + eps)
-               dx   = (g - db / m - dx * k) * alpha,   k = s / (var + eps) / m    (training)
+               dx   = (g - db / m - c * k) * alpha,    k = s / (var + eps) / m    (training)
                dx   = g * alpha                                                   (eval)
 
 m values per channel. Forward saves the input itself (a view, as PyTorch does) and the
@@ -112,26 +112,26 @@ class BatchNorm(norm.BatchNorm):
         fused = need_x and want_sums and tiling.holds_whole_channels(tiles, length)
         sums = np.zeros((2, len(tiles), c))  # each tile's sum(g) and sum(g * (x - mean)), per channel
 
-        def input_grad(tile, out, sum_g=None, sum_gc=None):  # out holds x - mean when training
+        def input_grad(tile, out, sum_g=None, sum_gc=None, into=None):  # out holds x - mean when training
             c0, c1, l0, l1 = tile
             g_tile = g_rows[:, c0:c1, l0:l1]
+            into = out if into is None else into
             if not self.training:  # eval: the statistics are constants
-                np.multiply(g_tile, column(alpha[c0:c1]), out=out)
+                np.multiply(g_tile, column(alpha[c0:c1]), out=into)
                 return
             out *= column((sum_gc * inv_std[c0:c1].astype(np.float64) ** 2 / m).astype(dtype))
             out += column((sum_g / m).astype(dtype))
             np.subtract(g_tile, out, out=out)
-            out *= column(alpha[c0:c1])
+            np.multiply(out, column(alpha[c0:c1]), out=into)
 
         def channel_sums_of(i, tile):
             c0, c1, l0, l1 = tile
             g_tile = g_rows[:, c0:c1, l0:l1]
-            # x - mean into dx's tile (where it is needed next) or a scratch buffer
-            out = dx_rows[:, c0:c1, l0:l1] if need_x and self.training else tiling.scratch(g_tile)
+            out = tiling.scratch(g_tile)  # x - mean
             np.subtract(rows[:, c0:c1, l0:l1], column(mean[c0:c1]), out=out)
             sums[:, i, c0:c1] = _row_sums(g_tile), _dots(out, g_tile)
             if fused:  # the sums are these channels' totals: dx while the tile is in the cache
-                input_grad(tile, dx_rows[:, c0:c1, l0:l1], *sums[:, i, c0:c1])
+                input_grad(tile, out, *sums[:, i, c0:c1], into=dx_rows[:, c0:c1, l0:l1])
 
         def input_grad_pass(i, tile):
             c0, c1, l0, l1 = tile

@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from .. import backend
 
 #: Values (over all N samples) in one tile: large enough that Python's cost per NumPy call is
-#: small against the arithmetic (a tile takes a dozen calls), small enough for the last-level
-#: cache. Tuned by benchmarks/bench_layers.py --suite family --only bn (262144: 1.0-1.5x
-#: PyTorch per shape; 524288: 0.6-1.35x; on 2 cores).
+#: small against the arithmetic (a tile takes two dozen calls), small enough for the last-level
+#: cache. Tuned by benchmarks/bench_layers.py --suite family --only bn on 2 cores: forward +
+#: backward 1.2x-1.7x PyTorch per shape at 262144, 1.2x-1.5x at 524288 (65536: 2.2x-3.2x).
 TILE_ELEMENTS = 512 * 1024
 #: A whole channel still makes one tile up to this many values (see above).
 WHOLE_CHANNEL_ELEMENTS = 1024 * 1024
