@@ -598,3 +598,28 @@ def test_tiled_batch_norm_works_in_a_forked_child():
     )
     done = subprocess.run([sys.executable, "-c", script], timeout=120, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("chunk", [1, 3 * 64 * 64], ids=["a plane a chunk", "three planes a chunk"])
+def test_banded_interpolate_in_plane_chunks_on_threads_matches_torch(chunk, monkeypatch, torch):
+    """The banded bilinear path resamples a few planes at a time on the host's threads (the
+    intermediate image kept in the cache): with chunks of one plane or of three (the last one
+    shorter) on 3 threads, forward and adjoint equal PyTorch's (float64)."""
+    from minigrad.accelerated import interp as fast_interp
+
+    monkeypatch.setattr(fast_interp, "PLANE_CHUNK_ELEMENTS", chunk)
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "3")
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 5, 48, 64))
+    g = rng.standard_normal((2, 5, 96, 128))
+    for corners in (True, False):
+        with accelerated.flags(enabled=True):
+            t = mg.tensor(x, requires_grad=True)
+            y = F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=corners)
+            assert type(y._ctx).__module__ == "minigrad.accelerated.interp" and y._ctx.banded
+            y.backward(g)
+        tx = torch.tensor(x, requires_grad=True)
+        ty = torch.nn.functional.interpolate(tx, scale_factor=2, mode="bilinear", align_corners=corners)
+        ty.backward(torch.tensor(g))
+        np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(t.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)

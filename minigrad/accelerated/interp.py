@@ -10,7 +10,11 @@ L inputs starting at j * step + c (for x2: bo = 32 outputs from L = 18 inputs, s
 So each axis is one batched product of (bo, L) blocks over windows that NumPy views in
 place (overlapping windows of the same memory, no copy), written straight into the output;
 the first and last blocks, whose windows would leave the image, are products of their own.
-The same numbers as the textbook path up to the order of the sums (a few ulp).
+The same numbers as the textbook path up to the order of the sums (a few ulp). When both axes
+are banded, the planes are resampled a few at a time (``PLANE_CHUNK_ELEMENTS`` output values),
+so that the intermediate image (one axis done) stays in the cache, and the chunks are shared
+out to the host's threads (``tiles.run``): 0.8x-1.0x PyTorch summed over the family's shapes,
+where one whole-array axis after the other measured 1.05x.
 
 On devices whose matmul cannot write into strided views (CuPy), and where the sampling does
 not cut into such blocks, the adjoint falls back to two dense products (the width by one
@@ -32,6 +36,7 @@ import numpy as np
 
 from .. import backend
 from ..functional import interp
+from . import tiles as tiling
 
 #: About how many input pixels one block of the banded product reads (its columns).
 BLOCK_TARGET = 16
@@ -96,7 +101,7 @@ def band_of(a: np.ndarray):
     return band if band.L * 2 <= n_in else None
 
 
-def apply_last(x, band, weights):
+def apply_last(x, band, weights, out=None):
     """y[m, o] = sum_i W[o, i] x[m, i] for x (M, IN) C-contiguous: y (M, OUT).
 
     The blocks' products go to a block-major scratch (blocks, M, bo) and are then copied
@@ -114,17 +119,17 @@ def apply_last(x, band, weights):
     for j in (j for j in range(len(weights)) if j not in inner):
         cols, part = band.window(j)
         xp.matmul(x[:, cols], w_t[j, part], out=by_block[j])
-    y = xp.empty((m, band.n_out), dtype=x.dtype)
+    y = xp.empty((m, band.n_out), dtype=x.dtype) if out is None else out
     y.reshape(m, -1, band.bo)[...] = by_block.transpose(1, 0, 2)
     return y
 
 
-def apply_rows(x, band, weights):
+def apply_rows(x, band, weights, out=None):
     """y[p, o, :] = sum_i W[o, i] x[p, i, :] for x (P, IN, K) C-contiguous: y (P, OUT, K)."""
     xp = backend.array_module(x)
     p, _, k = x.shape
     isz = x.itemsize
-    y = xp.empty((p, band.n_out, k), dtype=x.dtype)
+    y = xp.empty((p, band.n_out, k), dtype=x.dtype) if out is None else out
     by_block = y.reshape(p, -1, band.bo, k)  # (P, blocks, bo, K)
     inner = band.inner
     if len(inner):
@@ -135,6 +140,16 @@ def apply_rows(x, band, weights):
         rows, part = band.window(j)
         xp.matmul(weights[j][:, part], x[:, rows], out=by_block[:, j])
     return y
+
+
+#: Output values of the planes resampled together: their intermediate image stays in the cache.
+PLANE_CHUNK_ELEMENTS = 256 * 1024
+
+
+def _plane_spans(planes: int, per_plane: int):
+    """[p0, p1) runs of planes of about PLANE_CHUNK_ELEMENTS output values (one plane at least)."""
+    per = max(1, PLANE_CHUNK_ELEMENTS // max(per_plane, 1))
+    return [(p0, min(planes, p0 + per)) for p0 in range(0, planes, per)]
 
 
 def _bands(xp, sampling, in_size, dtype, transpose):
@@ -158,6 +173,19 @@ class Interpolate(interp.Interpolate):
         row_band, row_w = _bands(xp, rows, h, x.dtype, transpose=False)
         col_band, col_w = _bands(xp, cols, w, x.dtype, transpose=False)
         x = xp.ascontiguousarray(x)
+        if row_band is not None and col_band is not None:
+            # the width first (on the input, the smaller image when upsampling), then the height,
+            # a few planes at a time: their intermediate image stays in the cache
+            oh, ow = row_band.n_out, col_band.n_out
+            planes, y = x.reshape(n * c, h, w), xp.empty((n * c, oh, ow), x.dtype)
+
+            def resample(i, span):
+                p0, p1 = span
+                mid = apply_last(planes[p0:p1].reshape(-1, w), col_band, col_w)
+                apply_rows(mid.reshape(p1 - p0, h, ow), row_band, row_w, out=y[p0:p1])
+
+            tiling.run(_plane_spans(n * c, oh * ow), resample, backend.host_threads(x))
+            return y.reshape(n, c, oh, ow)
         # the width first: on the input, the smaller image when upsampling
         y = (apply_last(x.reshape(n * c * h, w), col_band, col_w) if col_band is not None else
              interp._resample(x, 3, *cols))
@@ -174,9 +202,14 @@ class Interpolate(interp.Interpolate):
             row_band, row_w = _bands(xp, self.rows, h, g.dtype, transpose=True)
             col_band, col_w = _bands(xp, self.cols, w, g.dtype, transpose=True)
             if row_band is not None and col_band is not None:
-                g = xp.ascontiguousarray(g)
-                t = apply_rows(g.reshape(n * c, oh, ow), row_band, row_w)  # the height: (N*C, H, OW)
-                dx = apply_last(t.reshape(n * c * h, ow), col_band, col_w)  # the width: (N*C*H, W)
+                planes, dx = xp.ascontiguousarray(g).reshape(n * c, oh, ow), xp.empty((n * c, h, w), g.dtype)
+
+                def adjoint(i, span):  # the height (N*C, H, OW), then the width, a few planes at a time
+                    p0, p1 = span
+                    t = apply_rows(planes[p0:p1], row_band, row_w)
+                    apply_last(t.reshape(-1, ow), col_band, col_w, out=dx[p0:p1].reshape(-1, w))
+
+                tiling.run(_plane_spans(n * c, oh * ow), adjoint, backend.host_threads(g))
                 return (dx.reshape(n, c, h, w),)
         a_rows = sampling_matrix(xp, *self.rows, h, g.dtype)  # (OH, H)
         a_cols = sampling_matrix(xp, *self.cols, w, g.dtype)  # (OW, W)
