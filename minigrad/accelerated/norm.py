@@ -54,6 +54,7 @@ class BatchNorm(norm.BatchNorm):
         y_rows = y.reshape(rows.shape)
         # per channel, in x's dtype: the mean subtracted, 1 / sqrt(var + eps), alpha = w / sqrt(var + eps)
         self.mean, self.inv_std, self.alpha = np.empty(c, dtype), np.empty(c, dtype), np.empty(c, dtype)
+        ones = np.ones(length, dtype)  # row sums as products with it
         if training:
             mean, var = np.empty(c), np.empty(c)  # float64, filled in tile by tile
             tile_stats = np.zeros((2, len(self.tiles), c))  # each tile's mean and sum of squared deviations
@@ -74,7 +75,7 @@ class BatchNorm(norm.BatchNorm):
         def statistics(i, tile):  # the tile's mean and squared deviations, from its centred values
             c0, c1, l0, l1 = tile
             out, count = y_rows[:, c0:c1, l0:l1], n * (l1 - l0)  # the output's tile as scratch
-            tile_mean = _row_sums(rows[:, c0:c1, l0:l1]) / count
+            tile_mean = _row_sums(rows[:, c0:c1, l0:l1], ones) / count
             np.subtract(rows[:, c0:c1, l0:l1], column(tile_mean.astype(dtype)), out=out)
             tile_stats[:, i, c0:c1] = tile_mean, _dots(out, out)
             if whole:  # the tile's statistics are its channels': normalise it while it is in the cache
@@ -111,6 +112,7 @@ class BatchNorm(norm.BatchNorm):
         want_sums = need_w or need_b or (need_x and self.training)
         fused = need_x and want_sums and tiling.holds_whole_channels(tiles, length)
         sums = np.zeros((2, len(tiles), c))  # each tile's sum(g) and sum(g * (x - mean)), per channel
+        ones, per_sum_gc = np.ones(length, dtype), inv_std.astype(np.float64) ** 2 / m  # k = sum_gc * per_sum_gc
 
         def input_grad(tile, out, sum_g=None, sum_gc=None, into=None):  # out holds x - mean when training
             c0, c1, l0, l1 = tile
@@ -119,7 +121,7 @@ class BatchNorm(norm.BatchNorm):
             if not self.training:  # eval: the statistics are constants
                 np.multiply(g_tile, column(alpha[c0:c1]), out=into)
                 return
-            out *= column((sum_gc * inv_std[c0:c1].astype(np.float64) ** 2 / m).astype(dtype))
+            out *= column((sum_gc * per_sum_gc[c0:c1]).astype(dtype))
             out += column((sum_g / m).astype(dtype))
             np.subtract(g_tile, out, out=out)
             np.multiply(out, column(alpha[c0:c1]), out=into)
@@ -129,7 +131,7 @@ class BatchNorm(norm.BatchNorm):
             g_tile = g_rows[:, c0:c1, l0:l1]
             out = tiling.scratch(g_tile)  # x - mean
             np.subtract(rows[:, c0:c1, l0:l1], column(mean[c0:c1]), out=out)
-            sums[:, i, c0:c1] = _row_sums(g_tile), _dots(out, g_tile)
+            sums[:, i, c0:c1] = _row_sums(g_tile, ones), _dots(out, g_tile)
             if fused:  # the sums are these channels' totals: dx while the tile is in the cache
                 input_grad(tile, out, *sums[:, i, c0:c1], into=dx_rows[:, c0:c1, l0:l1])
 
@@ -167,9 +169,10 @@ class BatchNorm(norm.BatchNorm):
         return dx, sum_g_xhat if need_w else None, sum_g if need_b else None
 
 
-def _row_sums(rows):
-    """(N, c, l) -> (c,) float64: each channel's sum, over the samples' rows (BLAS products)."""
-    return (rows @ np.ones(rows.shape[2], rows.dtype)).sum(axis=0, dtype=np.float64)
+def _row_sums(rows, ones):
+    """(N, c, l) -> (c,) float64: each channel's sum, over the samples' rows (BLAS products
+    with ``ones``, at least l ones of rows' dtype)."""
+    return (rows @ ones[:rows.shape[2]]).sum(axis=0, dtype=np.float64)
 
 
 def _dots(a, b):
