@@ -623,3 +623,66 @@ def test_banded_interpolate_in_plane_chunks_on_threads_matches_torch(chunk, monk
         ty.backward(torch.tensor(g))
         np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(t.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_tiled_batch_norm_float16_takes_the_textbook_sums():
+    """float16 rows summed by BLAS in float16 overflow (a row of 4000 values near 20 sums past
+    65504): the host path leaves float16 to the textbook forward, whose means accumulate wider."""
+    x = (np.random.default_rng(0).standard_normal((2, 1, 4000)) + 20).astype(np.float16)
+    with accelerated.flags(enabled=True):
+        fast = F.batch_norm(mg.tensor(x, requires_grad=True), None, None, training=True)
+        fast.backward(np.ones(x.shape, np.float16))
+    with accelerated.flags(enabled=False):
+        textbook = F.batch_norm(mg.tensor(x), None, None, training=True)
+    assert np.isfinite(fast.data).all()
+    np.testing.assert_array_equal(fast.data, textbook.data)
+
+
+def test_tile_threads_are_made_once_and_shared_by_callers_on_two_python_threads(monkeypatch):
+    """Layers with different numbers of tiles reuse one pool (it is sized by the thread setting,
+    not by the call), and two Python threads normalising at once never find it shut down."""
+    import threading
+
+    from minigrad.accelerated import tiles
+
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "4")
+    monkeypatch.setattr(tiles, "_pools", {})
+    monkeypatch.setattr(tiles, "TILE_ELEMENTS", 4 * 16 * 16)
+    few, many = (np.random.default_rng(1).random(shape).astype(np.float32) for shape in ((4, 2, 16, 16), (4, 12, 16, 16)))
+    errors = []
+
+    def loop(x):
+        try:
+            for _ in range(40):
+                F.batch_norm(mg.tensor(x), None, None, training=True)
+        except Exception as err:  # noqa: BLE001  (any error is the failure)
+            errors.append(repr(err))
+
+    workers = [threading.Thread(target=loop, args=(x,)) for x in (few, many)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == [] and list(tiles._pools) == [3]
+
+
+@pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous x", "transposed x"])
+def test_tiled_batch_norm_refuses_in_place_changes_to_what_backward_uses(contiguous):
+    """The host path keeps copies (alpha from weight, a contiguous copy of a transposed x), but an
+    optimiser step on weight, or an in-place op on x, between forward and backward is still
+    refused by the version counters, as PyTorch (and the textbook path, for weight) refuse it."""
+    rng = np.random.default_rng(2)
+    with accelerated.flags(enabled=True):
+        w = mg.tensor(np.ones(3), requires_grad=True)
+        x = mg.tensor(rng.random((2, 3, 4, 4)), requires_grad=True)
+        y = F.batch_norm(x, None, None, w, None, training=True)
+        w.grad = np.ones(3)
+        mg.optim.SGD([w], lr=0.5).step()
+        with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+            y.backward(np.ones(y.shape))
+        base = mg.tensor(rng.random((2, 4, 3, 4)), requires_grad=True) * 1.0
+        x2 = base.permute(0, 2, 1, 3) if not contiguous else base.reshape(2, 3, 4, 4)
+        y2 = F.batch_norm(x2, None, None, training=True)
+        base.detach().relu_()
+        with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+            y2.backward(np.ones(y2.shape))

@@ -41,10 +41,14 @@ from .tiles import column
 
 class BatchNorm(norm.BatchNorm):
     def forward(self, x, weight, bias, mean, var, eps, axes, training, stats_sink=None):
-        if backend.device_of(x) != "cpu":  # a device: the textbook forward, the sums' backward
+        if backend.device_of(x) != "cpu" or x.dtype not in (np.float32, np.float64):
+            # a device (or float16, whose BLAS sums would overflow): the textbook forward, the sums' backward
             self.tiled = False
             return super().forward(x, weight, bias, mean, var, eps, axes, training, stats_sink)
         self.tiled, self.training, self.axes = True, training, axes
+        # kept for the version counters only: an in-place change to x or to weight between forward
+        # and backward is refused, as PyTorch does (``rows`` may be a copy, ``alpha`` always is)
+        self.input, self.weight = x, weight
         n, c = x.shape[:2]
         rows = np.ascontiguousarray(x).reshape(n, c, -1)  # (N, C, L): a view of x when x is contiguous
         length, dtype = rows.shape[2], x.dtype

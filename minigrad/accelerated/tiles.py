@@ -29,14 +29,14 @@ TILE_ELEMENTS = 512 * 1024
 WHOLE_CHANNEL_ELEMENTS = 1024 * 1024
 
 _pool_lock = threading.Lock()
-_pool = None  # (its ThreadPoolExecutor, its number of threads)
+_pools: dict = {}  # number of helper threads -> its ThreadPoolExecutor (never shut down while in use)
 _local = threading.local()  # each thread's scratch buffers
 
 
 def _forget_pool_after_fork():
-    """A forked child inherits the executor object but not its threads: start afresh."""
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
+    """A forked child inherits the executor objects but not their threads: start afresh."""
+    global _pools, _pool_lock
+    _pools, _pool_lock = {}, threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -44,14 +44,13 @@ if hasattr(os, "register_at_fork"):
 
 
 def _executor(workers: int):
-    """The process's ``workers`` helper threads (made on first use, remade if the number changes)."""
-    global _pool
+    """A pool of ``workers`` helper threads, made on first use and kept: one per thread count
+    asked for (``MINIGRAD_NUM_THREADS`` - 1), so that layers with few tiles do not remake it
+    and a caller on another Python thread never finds it shut down under it."""
     with _pool_lock:
-        if _pool is None or _pool[1] != workers:
-            if _pool is not None:
-                _pool[0].shutdown(wait=False)
-            _pool = (ThreadPoolExecutor(workers, thread_name_prefix="minigrad-tiles"), workers)
-        return _pool[0]
+        if workers not in _pools:
+            _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="minigrad-tiles")
+        return _pools[workers]
 
 
 def channel_tiles(n: int, c: int, length: int):
@@ -75,7 +74,7 @@ def holds_whole_channels(tiles, length: int) -> bool:
 def run(tiles, work, threads: int):
     """Call ``work(i, tiles[i])`` for every tile: contiguous runs of tiles on ``threads`` threads
     (the caller's one of them). An exception is raised here, after every thread is done."""
-    threads = max(1, min(threads, len(tiles)))
+    pool_size, threads = max(1, threads) - 1, max(1, min(threads, len(tiles)))
     if threads == 1:
         for i, tile in enumerate(tiles):
             work(i, tile)
@@ -86,7 +85,7 @@ def run(tiles, work, threads: int):
         for i in range(a, b):
             work(i, tiles[i])
 
-    pool = _executor(threads - 1)
+    pool = _executor(pool_size)  # its size does not depend on this call's number of tiles
     futures = [pool.submit(run_span, a, b) for a, b in zip(bounds[1:-1], bounds[2:])]
     try:
         run_span(bounds[0], bounds[1])
