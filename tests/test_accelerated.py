@@ -381,6 +381,38 @@ def test_interpolate_banded_products_gradcheck_hypothesis(blocks, mode_corners, 
         assert mg.gradcheck(lambda a: F.interpolate(a, size=out_hw, mode=mode, align_corners=corners), [t])
 
 
+@settings(max_examples=10, deadline=None)
+@given(planes=st.tuples(st.integers(1, 2), st.integers(1, 3)), chunk_planes=st.integers(1, 3),
+       threads=st.integers(1, 3), corners=st.booleans(), seed=st.integers(0, 99))
+def test_interpolate_plane_chunks_gradcheck_hypothesis(planes, chunk_planes, threads, corners, seed, torch):
+    """Hypothesis draws the number of planes, how many a chunk holds and the threads: the banded
+    path in plane chunks equals PyTorch's forward and passes a float64 directional gradcheck."""
+    from minigrad.accelerated import interp as fast_interp
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(planes + (48, 48))
+    saved = fast_interp.PLANE_CHUNK_ELEMENTS, os.environ.get("MINIGRAD_NUM_THREADS")
+    fast_interp.PLANE_CHUNK_ELEMENTS = chunk_planes * 96 * 96
+    os.environ["MINIGRAD_NUM_THREADS"] = str(threads)
+    try:
+        with accelerated.flags(enabled=True):
+            t = mg.tensor(x, requires_grad=True)
+            y = F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=corners)
+            assert y._ctx.banded and len(fast_interp._plane_spans(x.shape[0] * x.shape[1], 96 * 96)) == \
+                -(-x.shape[0] * x.shape[1] // chunk_planes)
+            ty = torch.nn.functional.interpolate(torch.tensor(x), scale_factor=2, mode="bilinear",
+                                                 align_corners=corners)
+            np.testing.assert_allclose(y.data, ty.numpy(), rtol=1e-12, atol=1e-12)
+            assert mg.gradcheck(lambda a: F.interpolate(a, scale_factor=2, mode="bilinear", align_corners=corners),
+                                [t], mode="directional", n_directions=4, seed=seed)
+    finally:
+        fast_interp.PLANE_CHUNK_ELEMENTS = saved[0]
+        if saved[1] is None:
+            os.environ.pop("MINIGRAD_NUM_THREADS", None)
+        else:
+            os.environ["MINIGRAD_NUM_THREADS"] = saved[1]
+
+
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("shape", [(4, 3, 5, 6), (2, 4, 7), (3, 2)], ids=["4d", "3d", "2d"])
